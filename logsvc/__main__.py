@@ -1,0 +1,3 @@
+from logsvc.cli import main
+
+main()

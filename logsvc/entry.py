@@ -1,0 +1,168 @@
+"""The log entry: validation and normalisation, shared by the CLI, the stores and the Lambda handlers.
+
+Stdlib only. A valid entry, once normalised, is a dict with the keys, in this order:
+``id`` (lowercase canonical UUID), ``dateTime`` (UTC, fixed width, so string order is time
+order), ``severity`` (``info`` | ``warning`` | ``error``), ``message``, and ``source`` when given.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+from logsvc.times import TimeFormatError, format_utc, now_utc, parse_iso
+
+SEVERITIES = ("info", "warning", "error")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+FIELDS = ("id", "dateTime", "severity", "message", "source")
+REQUIRED = ("severity", "message")
+MAX_ENTRY_BYTES = 10 * 1024  # one entry, serialised as compact UTF-8 JSON
+MAX_SOURCE_CHARS = 256
+MAX_FUTURE = timedelta(minutes=5)
+
+_SEVERITY_ALIASES = {"warn": "warning", "err": "error"}
+
+
+class EntryError(ValueError):
+    """An entry that cannot be accepted. `problems` holds one readable sentence per problem."""
+
+    def __init__(self, problems: list[str], *, too_large: bool = False) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.too_large = too_large
+
+
+def parse_severity(value: object, *, lenient: bool = False) -> str:
+    """The wire accepts exactly info/warning/error; `lenient` (the CLI) also any case and warn/err."""
+    if not isinstance(value, str):
+        raise EntryError([f"severity must be one of {', '.join(SEVERITIES)}"])
+    name = value.strip().lower() if lenient else value
+    name = _SEVERITY_ALIASES.get(name, name) if lenient else name
+    if name not in SEVERITY_RANK:
+        raise EntryError(
+            [f"severity {value[:32]!r} is not one of {', '.join(SEVERITIES)}"]
+        )
+    return name
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _valid_text(value: str) -> bool:
+    """False for strings that cannot be stored as UTF-8 (lone surrogates from JSON escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def normalise(raw: object, *, now: datetime | None = None, lenient_severity: bool = False) -> dict:
+    """Validate one entry and return its normalised form, or raise EntryError naming every problem."""
+    if not isinstance(raw, dict):
+        raise EntryError([f"an entry must be a JSON object, not {_json_type(raw)}"])
+    problems: list[str] = []
+    unknown = [key for key in raw if key not in FIELDS]
+    if unknown:
+        names = ", ".join(repr(str(key)[:40]) for key in unknown[:5])
+        problems.append(f"unknown field{'s' if len(unknown) > 1 else ''} {names} (allowed: {', '.join(FIELDS)})")
+    missing = [key for key in REQUIRED if key not in raw]
+    if missing:
+        problems.append(f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+
+    entry: dict = {}
+
+    raw_id = raw.get("id")
+    if "id" not in raw:
+        entry["id"] = new_id()
+    elif not isinstance(raw_id, str):
+        problems.append("id must be a UUID string")
+    else:
+        try:
+            entry["id"] = str(uuid.UUID(raw_id))
+        except ValueError:
+            problems.append(f"id {raw_id[:64]!r} is not a UUID")
+
+    current = now or now_utc()
+    if "dateTime" not in raw:
+        entry["dateTime"] = format_utc(current)
+    else:
+        try:
+            instant = parse_iso(raw["dateTime"])
+        except TimeFormatError as exc:
+            problems.append(str(exc))
+        else:
+            if instant - current > MAX_FUTURE:
+                problems.append("dateTime is more than 5 minutes in the future")
+            else:
+                entry["dateTime"] = format_utc(instant)
+
+    if "severity" in raw:
+        try:
+            entry["severity"] = parse_severity(raw["severity"], lenient=lenient_severity)
+        except EntryError as exc:
+            problems.extend(exc.problems)
+
+    if "message" in raw:
+        message = raw["message"]
+        if not isinstance(message, str):
+            problems.append(f"message must be a string, not {_json_type(message)}")
+        elif not message.strip():
+            problems.append("message must not be blank")
+        elif not _valid_text(message):
+            problems.append("message is not valid Unicode text")
+        else:
+            entry["message"] = message
+
+    if "source" in raw:
+        source = raw["source"]
+        if not isinstance(source, str) or not source.strip():
+            problems.append("source must be a non-blank string")
+        elif len(source) > MAX_SOURCE_CHARS or not _valid_text(source):
+            problems.append(f"source must be valid text of at most {MAX_SOURCE_CHARS} characters")
+        else:
+            entry["source"] = source
+
+    if problems:
+        raise EntryError(problems)
+    ordered = {key: entry[key] for key in FIELDS if key in entry}
+    size = len(serialise(ordered).encode("utf-8"))
+    if size > MAX_ENTRY_BYTES:
+        raise EntryError(
+            [f"entry is {size} bytes serialised; the limit is {MAX_ENTRY_BYTES} bytes"],
+            too_large=True,
+        )
+    return ordered
+
+
+def serialise(entry: dict) -> str:
+    """Compact JSON, non-ASCII kept as is: the form whose size is limited."""
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def same_content(a: dict, b: dict) -> bool:
+    """True when two normalised entries are the same entry (an idempotent replay)."""
+    return all(a.get(key) == b.get(key) for key in FIELDS)
+
+
+def at_least(severity: str) -> tuple[str, ...]:
+    """The severities at `severity` or worse."""
+    return SEVERITIES[SEVERITY_RANK[severity]:]
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

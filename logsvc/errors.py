@@ -1,0 +1,52 @@
+"""Exceptions that carry their exit code and a one-line hint.
+
+Core code raises these; only the CLI entry point turns them into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    ERROR = 1  # anything not covered below
+    USAGE = 2  # wrong flag, bad option value, bad configuration
+    INVALID_INPUT = 3  # entries rejected: malformed, invalid, conflicting ids
+    UNAVAILABLE = 4  # the store or target could not be reached or read
+    SPOOLED = 5  # target unreachable; entries kept in the local spool for `logsvc flush`
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class LogsvcError(Exception):
+    """Base class: a message for the user, an exit code and an optional hint."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self._hint = hint
+
+    def hint(self) -> str | None:
+        return self._hint
+
+
+class UsageError(LogsvcError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidInputError(LogsvcError):
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class StoreError(LogsvcError):
+    """The store is unreadable, corrupt, missing or unreachable."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class SpooledError(LogsvcError):
+    exit_code = ExitCode.SPOOLED

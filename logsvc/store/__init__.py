@@ -1,0 +1,99 @@
+"""Stores: the local SQLite file and DynamoDB, behind one small interface.
+
+Every store offers:
+
+``put(entries) -> PutResult``
+    Store normalised entries (see `logsvc.entry.normalise`). An id already stored with the same
+    content is an idempotent replay (reported in ``replayed``, not stored twice); with different
+    content it is a conflict: `ConflictError`, and nothing of the call is stored.
+``recent(query) -> Page``
+    The newest entries matching ``query``, newest first, and a cursor that `follow` continues
+    from (everything that arrives after this read).
+``follow(cursor, query) -> Page``
+    Entries that arrived after ``cursor``, oldest first, each exactly once over a chain of calls,
+    and the cursor to continue from. Cursors are opaque strings.
+``close()``
+
+Stdlib only: the Lambda handlers import this module.
+"""
+
+from __future__ import annotations
+
+
+class Query:
+    """What to read: at most `limit` entries, of `min_severity` or worse, within [since, until).
+
+    `since`/`until` are stored-form UTC strings (`logsvc.times.format_utc`); `grep` is a
+    substring of the message and `regex` a compiled pattern, both optional.
+    """
+
+    __slots__ = ("limit", "min_severity", "since", "until", "grep", "regex")
+
+    def __init__(self, limit=100, min_severity=None, since=None, until=None, grep=None, regex=None):
+        self.limit = limit
+        self.min_severity = min_severity
+        self.since = since
+        self.until = until
+        self.grep = grep
+        self.regex = regex
+
+    def matches(self, entry: dict) -> bool:
+        """The filters other than `limit`, for stores that filter in Python."""
+        from logsvc.entry import SEVERITY_RANK
+
+        if self.min_severity and SEVERITY_RANK.get(entry["severity"], 0) < SEVERITY_RANK[self.min_severity]:
+            return False
+        if self.since and entry["dateTime"] < self.since:
+            return False
+        if self.until and entry["dateTime"] >= self.until:
+            return False
+        if self.grep and self.grep not in entry["message"]:
+            return False
+        if self.regex and not self.regex.search(entry["message"]):
+            return False
+        return True
+
+
+class Page:
+    """Entries read and the cursor that continues after them."""
+
+    __slots__ = ("entries", "cursor")
+
+    def __init__(self, entries: list[dict], cursor: str) -> None:
+        self.entries = entries
+        self.cursor = cursor
+
+
+class PutResult:
+    """Ids newly stored and ids that were already stored with identical content."""
+
+    __slots__ = ("stored", "replayed")
+
+    def __init__(self, stored: list[str] | None = None, replayed: list[str] | None = None) -> None:
+        self.stored = stored if stored is not None else []
+        self.replayed = replayed if replayed is not None else []
+
+
+class StoreFailure(Exception):
+    """Base for store errors the handlers and the CLI turn into responses or messages."""
+
+
+class ConflictError(StoreFailure):
+    """Ids already stored with different content. Nothing of the call was stored."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(f"id already exists with different content: {', '.join(ids[:5])}")
+        self.ids = ids
+
+
+class StoreUnavailable(StoreFailure):
+    """Throttled or unreachable after retries. `stored` lists what was stored before giving up."""
+
+    def __init__(self, message: str, stored: list[str] | None = None, pending: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.stored = stored or []
+        self.pending = pending or []
+
+
+class BadCursor(StoreFailure):
+    """A cursor this store did not issue, or one that is corrupt."""
