@@ -1,0 +1,263 @@
+"""The embedded default: a SQLite file in WAL mode.
+
+An ingestion sequence (`seq`, never reused) orders entries by arrival, so "everything after
+cursor X" is exact: writers are serialised by SQLite, so a later commit always holds higher
+sequence numbers than any reader has seen. `recent` walks the (dateTime, id) index backwards,
+so its cost does not grow with the store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from logsvc.entry import FIELDS, at_least, same_content
+from logsvc.errors import StoreError
+from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    date_time TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    source TEXT
+);
+CREATE INDEX IF NOT EXISTS entries_by_time ON entries (date_time, id);
+"""
+_COLUMNS = "id, date_time, severity, message, source"
+_INSERT = f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+_CHUNK = 500  # ids per existence check; well under SQLite's bound-variable limit
+_CURSOR_PREFIX = "s"
+
+
+def _row_to_entry(row: tuple) -> dict:
+    entry = {"id": row[0], "dateTime": row[1], "severity": row[2], "message": row[3]}
+    if row[4] is not None:
+        entry["source"] = row[4]
+    return entry
+
+
+def _entry_to_row(entry: dict) -> tuple:
+    return (entry["id"], entry["dateTime"], entry["severity"], entry["message"], entry.get("source"))
+
+
+class SQLiteStore:
+    """A local store in one SQLite file; safe for several threads and processes at once."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is one transaction.
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode is durable against process crashes and fsyncs at checkpoints.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise self._error(exc) from exc
+        conn.create_function("regexp", 2, _regexp, deterministic=True)
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _error(self, exc: BaseException) -> StoreError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StoreError(
+                f"the local store {self.path} is corrupt or not a logsvc store ({text})",
+                hint="move it aside, or point LOGSVC_HOME / --store at another location",
+            )
+        if "locked" in text or "busy" in text:
+            return StoreError(f"the local store {self.path} is busy ({text})", hint="try again")
+        return StoreError(
+            f"cannot open the local store {self.path} ({text})",
+            hint="check that the directory exists and is writable, or set LOGSVC_HOME / --store",
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            conn.execute(f"BEGIN {mode}")
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            conn.execute("ROLLBACK")
+            raise self._error(exc) from exc
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def put(self, entries: list[dict]) -> PutResult:
+        """Store entries in one transaction: all of them, or (on a conflict) none."""
+        with self._transaction() as conn:
+            stored, replayed = self._insert(conn, entries)
+        return PutResult(stored, replayed)
+
+    @contextmanager
+    def bulk(self) -> Iterator["BulkWriter"]:
+        """One transaction for a stream of chunks; leaving the block by an exception stores nothing."""
+        with self._transaction() as conn:
+            yield BulkWriter(self, conn)
+
+    def _insert(self, conn: sqlite3.Connection, entries: list[dict]) -> tuple[list[str], list[str]]:
+        stored: list[str] = []
+        replayed: list[str] = []
+        conflicts: list[str] = []
+        for start in range(0, len(entries), _CHUNK):
+            chunk = entries[start : start + _CHUNK]
+            try:
+                existing = self._existing(conn, [entry["id"] for entry in chunk])
+                fresh: dict[str, dict] = {}
+                for entry in chunk:
+                    previous = existing.get(entry["id"]) or fresh.get(entry["id"])
+                    if previous is None:
+                        fresh[entry["id"]] = entry
+                    elif same_content(previous, entry):
+                        replayed.append(entry["id"])
+                    else:
+                        conflicts.append(entry["id"])
+                if not conflicts:
+                    conn.executemany(_INSERT, [_entry_to_row(entry) for entry in fresh.values()])
+                    stored.extend(fresh)
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from exc
+        if conflicts:
+            raise ConflictError(conflicts)
+        return stored, replayed
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict]:
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id IN ({marks})", ids)
+        return {row[0]: _row_to_entry(row) for row in rows}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def recent(self, query: Query) -> Page:
+        """The newest matching entries, newest first, and a cursor for what arrives after."""
+        where, params = _filters(query)
+        sql = (
+            f"SELECT {_COLUMNS} FROM entries {where} "
+            "ORDER BY date_time DESC, id DESC LIMIT ?"
+        )
+        with self._transaction("DEFERRED") as conn:
+            try:
+                rows = conn.execute(sql, (*params, query.limit)).fetchall()
+                last = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from exc
+        return Page([_row_to_entry(row) for row in rows], f"{_CURSOR_PREFIX}{last}")
+
+    def follow(self, cursor: str, query: Query) -> Page:
+        """Entries that arrived after `cursor`, in arrival order, each exactly once."""
+        after = _parse_cursor(cursor)
+        where, params = _filters(query, "seq > ?", [after])
+        sql = f"SELECT seq, {_COLUMNS} FROM entries {where} ORDER BY seq LIMIT ?"
+        with self._transaction("DEFERRED") as conn:
+            try:
+                rows = conn.execute(sql, (*params, query.limit)).fetchall()
+                last = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from exc
+        # A full page may stop short of the newest entry: continue right after it.
+        position = rows[-1][0] if len(rows) == query.limit else max(last, after)
+        return Page([_row_to_entry(row[1:]) for row in rows], f"{_CURSOR_PREFIX}{position}")
+
+    def count(self) -> int:
+        with self._transaction("DEFERRED") as conn:
+            return conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+
+
+class BulkWriter:
+    """Writes chunks inside one open transaction (see `SQLiteStore.bulk`)."""
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self.stored = 0
+        self.replayed = 0
+
+    def write(self, entries: list[dict]) -> None:
+        stored, replayed = self._store._insert(self._conn, entries)
+        self.stored += len(stored)
+        self.replayed += len(replayed)
+
+
+def _filters(query: Query, *extra: object) -> tuple[str, list]:
+    clauses: list[str] = []
+    params: list = []
+    if extra:
+        clauses.append(extra[0])
+        params.extend(extra[1])
+    if query.min_severity and query.min_severity != "info":
+        levels = at_least(query.min_severity)
+        clauses.append(f"severity IN ({','.join('?' * len(levels))})")
+        params.extend(levels)
+    if query.since:
+        clauses.append("date_time >= ?")
+        params.append(query.since)
+    if query.until:
+        clauses.append("date_time < ?")
+        params.append(query.until)
+    if query.grep:
+        clauses.append("instr(message, ?) > 0")
+        params.append(query.grep)
+    if query.regex is not None:
+        clauses.append("regexp(?, message)")
+        params.append(query.regex.pattern)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+_compiled: dict[str, object] = {}
+
+
+def _regexp(pattern: str, text: str) -> bool:
+    import re
+
+    compiled = _compiled.get(pattern)
+    if compiled is None:
+        compiled = _compiled[pattern] = re.compile(pattern)
+    return compiled.search(text) is not None
+
+
+def _parse_cursor(cursor: str) -> int:
+    if not isinstance(cursor, str) or not cursor.startswith(_CURSOR_PREFIX) or not cursor[1:].isdigit():
+        raise BadCursor(f"cursor {str(cursor)[:40]!r} was not issued by a local store")
+    return int(cursor[1:])
+
+
+__all__ = ["SQLiteStore", "BulkWriter", "SCHEMA", "FIELDS"]
