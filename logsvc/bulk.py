@@ -1,0 +1,107 @@
+"""Bulk input: JSON Lines or plain text lines, streamed, validated, and stored all-or-nothing.
+
+Nothing here holds more than one chunk of entries, so memory stays flat however long the input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import BinaryIO, Callable, Iterator
+
+from logsvc.entry import EntryError, normalise
+
+CHUNK = 1000  # entries per write
+MAX_REPORTED = 20  # invalid lines listed one by one; the rest are counted
+
+
+class BulkReport:
+    """What a bulk send did: counts, and the first invalid lines with their problems."""
+
+    def __init__(self) -> None:
+        self.stored = 0
+        self.replayed = 0
+        self.invalid = 0
+        self.problems: list[tuple[int, list[str]]] = []
+
+    def reject(self, lineno: int, error: EntryError) -> None:
+        self.invalid += 1
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append((lineno, error.problems))
+
+    def describe_invalid(self) -> list[str]:
+        lines = [f"line {lineno}: {'; '.join(problems)}" for lineno, problems in self.problems]
+        if self.invalid > len(self.problems):
+            lines.append(f"... and {self.invalid - len(self.problems)} more invalid lines")
+        return lines
+
+
+def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str = "info",
+                 source: str | None = None) -> Iterator[tuple[int, int, dict | EntryError]]:
+    """Yield (line number, bytes consumed, normalised entry or the EntryError) for each non-blank line."""
+    for lineno, line in enumerate(stream, 1):
+        size = len(line)
+        if not line.strip():
+            continue
+        if plain:
+            try:
+                raw: object = {"severity": severity, "message": line.decode("utf-8").rstrip("\r\n")}
+            except UnicodeDecodeError:
+                yield lineno, size, EntryError(["the line is not valid UTF-8"])
+                continue
+        else:
+            try:
+                raw = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                # ValueError covers bad JSON, bad UTF-8 and integers too long to convert.
+                yield lineno, size, EntryError([f"not a JSON object ({_short(exc)})"])
+                continue
+        if source and isinstance(raw, dict) and "source" not in raw:
+            raw["source"] = source
+        try:
+            yield lineno, size, normalise(raw, lenient_severity=True)
+        except EntryError as exc:
+            yield lineno, size, exc
+
+
+def send_stream(items: Iterator[tuple[int, int, dict | EntryError]], write: Callable[[list[dict]], tuple[int, int]],
+                *, skip_invalid: bool, progress: Callable[[int], None] | None = None) -> BulkReport:
+    """Validate everything; hand valid entries to `write` a chunk at a time.
+
+    Without `skip_invalid`, writing stops at the first invalid line but reading goes on, so
+    every invalid line is reported; the caller then discards what was written (one transaction).
+    `write` returns (stored, replayed) counts.
+    """
+    report = BulkReport()
+    chunk: list[dict] = []
+    consumed = 0
+    for lineno, size, item in items:
+        consumed += size
+        if isinstance(item, EntryError):
+            report.reject(lineno, item)
+            if not skip_invalid:
+                chunk = []  # the batch is void now; keep reading only to report the rest
+            continue
+        if report.invalid and not skip_invalid:
+            continue
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            _flush(chunk, write, report)
+            chunk = []
+            if progress:
+                progress(consumed)
+    if chunk and (skip_invalid or not report.invalid):
+        _flush(chunk, write, report)
+    if progress:
+        progress(consumed)
+    return report
+
+
+def _flush(chunk: list[dict], write: Callable[[list[dict]], tuple[int, int]], report: BulkReport) -> None:
+    stored, replayed = write(chunk)
+    report.stored += stored
+    report.replayed += replayed
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 80 else text[:77] + "..."

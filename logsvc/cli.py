@@ -1,0 +1,430 @@
+"""The `logsvc` command line: thin Typer commands over the core modules.
+
+Only this module and `logsvc.output` touch the terminal. Errors are raised as `LogsvcError`
+anywhere below and turned into one line on stderr and an exit code here (see `ExitCode`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from logsvc import __version__
+from logsvc.errors import ExitCode, InvalidInputError, LogsvcError, UsageError
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    raw = "raw"
+
+
+class SendOutput(str, Enum):
+    id = "id"
+    json = "json"
+
+
+class Color(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class Target(str, Enum):
+    local = "local"
+    url = "url"
+    dynamodb = "dynamodb"
+
+
+class _Group(TyperGroup):
+    """Turns LogsvcError (and stray exceptions) into one line on stderr and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LogsvcError as exc:
+            if _debug(ctx):
+                raise
+            from logsvc.output import error
+
+            error(exc.message, exc.hint())
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            # A reader such as `head` went away: not an error worth a message.
+            sys.stderr.close()
+            raise typer.Exit(int(ExitCode.OK)) from None
+
+
+def _debug(ctx) -> bool:
+    return bool(ctx.obj and ctx.obj.get("debug")) or os.environ.get("LOGSVC_DEBUG") == "1"
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Send, read and follow log entries: a local store by default, or your serverless log service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"logsvc {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """logsvc: a small serverless log service and its command line."""
+    ctx.obj = {"debug": debug}
+
+
+# -- shared options ----------------------------------------------------------------------------
+
+TargetOpt = Annotated[Optional[Target], typer.Option("--target", help="local, url or dynamodb.", show_default=False)]
+StoreOpt = Annotated[
+    Optional[Path], typer.Option("--store", help="Local store file (default: logs.db in LOGSVC_HOME or the data folder).",
+                                 show_default=False, dir_okay=False)
+]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Config profile to use.", show_default=False)]
+ColorOpt = Annotated[Color, typer.Option("--color", help="Colour: auto (terminal, honours NO_COLOR), always, never.")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json, jsonl or raw.")]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=100000, help="How many entries at most.")]
+SeverityOpt = Annotated[
+    Optional[str], typer.Option("--severity", "-s", help="Only this level or worse: info, warning, error.", show_default=False)
+]
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="From this time: 30s, 5m, 2h, 3d or ISO 8601.", show_default=False)]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Before this time: 30s, 5m, 2h, 3d or ISO 8601.", show_default=False)]
+GrepOpt = Annotated[Optional[str], typer.Option("--grep", "-g", help="Only messages containing this text.", show_default=False)]
+RegexOpt = Annotated[bool, typer.Option("--regex", help="Treat --grep as a regular expression.")]
+UtcOpt = Annotated[bool, typer.Option("--utc/--local", help="Show times in UTC or in local time.")]
+
+
+def _settings(target: Target | None, store: Path | None, profile: str | None, **extra):
+    from logsvc.config import resolve
+
+    flags = {"target": target.value if target else None, "store": str(store) if store else None, **extra}
+    if store and not target:
+        flags["target"] = "local"  # --store names a local file: it implies the local target
+    return resolve(flags, profile=profile)
+
+
+def _open_store(target, store, profile, **extra):
+    from logsvc.targets import open_store
+
+    return open_store(_settings(target, store, profile, **extra))
+
+
+def _query(limit, severity, since, until, grep, regex):
+    from logsvc.entry import EntryError, parse_severity
+    from logsvc.store import Query
+    from logsvc.times import TimeFormatError, format_utc, now_utc, parse_instant
+
+    now = now_utc()
+    try:
+        level = parse_severity(severity, lenient=True) if severity else None
+    except EntryError as exc:
+        raise UsageError(f"--severity: {exc.problems[0]}") from None
+    try:
+        since_at = format_utc(parse_instant(since, field="--since", now=now)) if since else None
+        until_at = format_utc(parse_instant(until, field="--until", now=now)) if until else None
+    except TimeFormatError as exc:
+        raise UsageError(str(exc)) from None
+    pattern = None
+    if regex:
+        if not grep:
+            raise UsageError("--regex needs a pattern in --grep")
+        import re
+
+        try:
+            pattern = re.compile(grep)
+        except re.error as exc:
+            raise UsageError(f"--grep is not a valid regular expression: {exc}") from None
+    return Query(limit=limit, min_severity=level, since=since_at, until=until_at,
+                 grep=None if regex else grep, regex=pattern)
+
+
+# -- send ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def send(
+    message: Annotated[Optional[str], typer.Argument(help="The message; '-' reads entries from stdin.", show_default=False)] = None,
+    severity: Annotated[str, typer.Option("--severity", "-s", help="info, warning or error (any case; warn, err).")] = "info",
+    entry_id: Annotated[Optional[str], typer.Option("--id", help="The entry's UUID (default: a new one).", show_default=False)] = None,
+    time: Annotated[Optional[str], typer.Option("--time", help="When it happened, ISO 8601 with Z or an offset (default: now).", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="Who sends it (default: this host's name).", show_default=False)] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Send every line of this file ('-' for stdin).", show_default=False, dir_okay=False)] = None,
+    lines: Annotated[bool, typer.Option("--lines", help="Input lines are plain messages, not JSON objects.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Store the valid lines of a bulk input and report the rest.")] = False,
+    output: Annotated[SendOutput, typer.Option("--output", "-o", help="id (the stored id) or json (the stored entry).")] = SendOutput.id,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Send one log entry, or many from a file or stdin (JSON Lines, or plain lines with --lines)."""
+    from logsvc.entry import EntryError, normalise
+
+    host = source or _hostname()
+    bulk_path = file if file is not None else (Path("-") if message == "-" else None)
+    if bulk_path is not None:
+        if message not in (None, "-"):
+            raise UsageError("give either a MESSAGE or --file, not both")
+        _send_bulk(bulk_path, lines, severity, host, skip_invalid, target, store, profile)
+        return
+    if message is None:
+        raise UsageError("missing MESSAGE", hint="logsvc send --severity error \"disk full\", or --file PATH")
+    raw: dict = {"severity": severity, "message": message, "source": host}
+    if entry_id is not None:
+        raw["id"] = entry_id
+    if time is not None:
+        raw["dateTime"] = time
+    try:
+        entry = normalise(raw, lenient_severity=True)
+    except EntryError as exc:
+        raise InvalidInputError("; ".join(exc.problems)) from None
+    backend = _open_store(target, store, profile)
+    try:
+        backend.put([entry])
+    finally:
+        backend.close()
+    if output is SendOutput.json:
+        from logsvc.output import to_json
+
+        sys.stdout.write(to_json(entry) + "\n")
+    else:
+        sys.stdout.write(entry["id"] + "\n")
+
+
+def _hostname() -> str:
+    try:
+        return os.uname().nodename or "unknown"
+    except AttributeError:  # not POSIX
+        import socket
+
+        return socket.gethostname()
+
+
+def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid: bool,
+               target, store, profile) -> None:
+    from logsvc.bulk import read_entries, send_stream
+    from logsvc.entry import EntryError, parse_severity
+    from logsvc.output import error, notice
+
+    try:
+        level = parse_severity(severity, lenient=True)
+    except EntryError as exc:
+        raise UsageError(f"--severity: {exc.problems[0]}") from None
+    if str(path) == "-":
+        stream, total = sys.stdin.buffer, None
+    else:
+        try:
+            stream = open(path, "rb")
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        total = os.fstat(stream.fileno()).st_size
+    backend = _open_store(target, store, profile)
+    items = read_entries(stream, plain=plain, severity=level, source=source)
+    try:
+        with _progress(total) as progress:
+            report = _write_bulk(backend, items, skip_invalid, progress)
+    finally:
+        backend.close()
+        stream.close()
+    if report.invalid and not skip_invalid:
+        for line in report.describe_invalid():
+            error(line)
+        raise InvalidInputError(f"{report.invalid} invalid line{'s' if report.invalid != 1 else ''}; nothing was stored",
+                                hint="fix them, or pass --skip-invalid to store the valid lines")
+    for line in report.describe_invalid():
+        notice(f"skipped {line}")
+    summary = f"stored {report.stored}"
+    if report.replayed:
+        summary += f", already stored {report.replayed}"
+    if report.invalid:
+        summary += f", skipped {report.invalid} invalid"
+    sys.stderr.write(summary + "\n")
+
+
+class _Discard(Exception):
+    """Raised inside the bulk transaction to roll back an invalid batch."""
+
+
+def _write_bulk(backend, items, skip_invalid, progress):
+    from logsvc.bulk import send_stream
+
+    bulk = getattr(backend, "bulk", None)
+    if bulk is None:
+        # Remote targets: each chunk is one request; all-or-nothing is not possible across
+        # requests, so validate everything first... (handled by the remote client)
+        def write(chunk):
+            result = backend.put(chunk)
+            return len(result.stored), len(result.replayed)
+
+        return send_stream(items, write, skip_invalid=skip_invalid, progress=progress)
+    report = None
+    try:
+        with bulk() as writer:
+            def write(chunk):
+                before = (writer.stored, writer.replayed)
+                writer.write(chunk)
+                return writer.stored - before[0], writer.replayed - before[1]
+
+            report = send_stream(items, write, skip_invalid=skip_invalid, progress=progress)
+            if report.invalid and not skip_invalid:
+                raise _Discard
+    except _Discard:
+        report.stored = report.replayed = 0
+    return report
+
+
+class _progress:
+    """A Rich progress bar on stderr for long inputs, only when stderr is a terminal."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self._bar = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty() or (self.total is not None and self.total < 1_000_000):
+            return None
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("sending"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                             transient=True, console=None)
+        self._bar.start()
+        self._task = self._bar.add_task("send", total=self.total)
+        return lambda consumed: self._bar.update(self._task, completed=consumed)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# -- recent / tail -----------------------------------------------------------------------------
+
+
+@app.command()
+def recent(
+    limit: LimitOpt = 100,
+    severity: SeverityOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    grep: GrepOpt = None,
+    regex: RegexOpt = False,
+    output: OutputOpt = Output.table,
+    utc: UtcOpt = False,
+    color: ColorOpt = Color.auto,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show the most recent entries, newest first."""
+    from logsvc.output import Renderer
+
+    query = _query(limit, severity, since, until, grep, regex)
+    backend = _open_store(target, store, profile)
+    try:
+        page = backend.recent(query)
+    finally:
+        backend.close()
+    Renderer(output.value, color=color.value, utc=utc).entries(page.entries)
+
+
+@app.command()
+def tail(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new entries until Ctrl-C or a bound.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, max=100000, help="How many past entries to show first.")] = 20,
+    severity: SeverityOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    grep: GrepOpt = None,
+    regex: RegexOpt = False,
+    max_entries: Annotated[Optional[int], typer.Option("--max-entries", min=1, help="Stop after this many new entries.", show_default=False)] = None,
+    idle_timeout: Annotated[Optional[str], typer.Option("--idle-timeout", help="Stop after this long without a new entry (e.g. 30s).", show_default=False)] = None,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between polls.")] = 1.0,
+    cursor_file: Annotated[Optional[Path], typer.Option("--cursor", help="Resume from and save the position in this file.", show_default=False, dir_okay=False)] = None,
+    output: OutputOpt = Output.table,
+    utc: UtcOpt = False,
+    color: ColorOpt = Color.auto,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show the last entries oldest first; with --follow, keep printing new ones as they arrive."""
+    from logsvc.output import Renderer, notice
+    from logsvc.tail import Follower, Notice
+    from logsvc.times import TimeFormatError, parse_duration, parse_instant
+
+    query = _query(max(limit, 1), severity, since, None, grep, regex)
+    try:
+        stop_at = parse_instant(until, field="--until") if until else None
+        idle = parse_duration(idle_timeout).total_seconds() if idle_timeout else None
+    except TimeFormatError as exc:
+        raise UsageError(str(exc)) from None
+    if not follow and (max_entries or idle_timeout or cursor_file):
+        raise UsageError("--max-entries, --idle-timeout and --cursor go with --follow")
+    renderer = Renderer(output.value, color=color.value, utc=utc)
+    backend = _open_store(target, store, profile)
+    try:
+        cursor = _read_cursor(cursor_file) if cursor_file else None
+        if cursor is None:
+            page = backend.recent(query)
+            past = list(reversed(page.entries)) if limit else []
+            if not follow:
+                renderer.entries(past)
+                return
+            for entry in past:
+                renderer.entry(entry)
+            cursor = page.cursor
+        query.limit = 1000
+        follower = Follower(backend, query, cursor, interval=interval, until=stop_at,
+                            max_entries=max_entries, idle_timeout=idle)
+        try:
+            for item in follower:
+                if isinstance(item, Notice):
+                    notice(item.message, color=color.value)
+                else:
+                    renderer.entry(item)
+        finally:
+            if cursor_file:
+                _write_cursor(cursor_file, follower.cursor)
+    finally:
+        backend.close()
+
+
+def _read_cursor(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read the cursor file {path}: {exc.strerror}") from None
+    return text or None
+
+
+def _write_cursor(path: Path, cursor: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(cursor + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,149 @@
+"""Configuration: named profiles in a TOML file, `LOGSVC_*` environment variables, flags.
+
+Every setting is resolved in one order: command-line flag > `LOGSVC_<KEY>` environment
+variable > the active profile in the config file > the default. The active profile is
+`--profile`, else `LOGSVC_PROFILE`, else the file's `current`, else `default`.
+`LOGSVC_HOME` moves both the config file and the local data (store, spool) into one folder.
+AWS credentials and region are never stored here: they come from the standard AWS chain.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from logsvc.errors import UsageError
+
+TARGETS = ("local", "url", "dynamodb")
+AUTHS = ("none", "iam")
+# key -> (default, help)
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    "target": ("local", "where entries go and come from: local, url or dynamodb"),
+    "store": (None, "path of the local SQLite store (default: logs.db in the data folder)"),
+    "ingest_url": (None, "the ingest Function URL (target url)"),
+    "read_url": (None, "the read Function URL (target url)"),
+    "auth": ("none", "Function URL auth: none or iam (SigV4)"),
+    "table": (None, "DynamoDB table name (target dynamodb)"),
+    "region": (None, "AWS region (default: the AWS chain's)"),
+    "aws_profile": (None, "AWS profile name (default: the AWS chain's)"),
+    "endpoint_url": (None, "DynamoDB endpoint URL, for local DynamoDB-compatible servers"),
+    "shards": (None, "index shards of the table (default: read from the table)"),
+}
+
+
+def data_dir() -> Path:
+    home = os.environ.get("LOGSVC_HOME")
+    if home:
+        return Path(home).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("logsvc", appauthor=False)
+
+
+def config_dir() -> Path:
+    home = os.environ.get("LOGSVC_HOME")
+    if home:
+        return Path(home).expanduser()
+    from platformdirs import user_config_path
+
+    return user_config_path("logsvc", appauthor=False)
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+class Resolved:
+    """The settings in force, and where each came from (flag, env, profile NAME, default)."""
+
+    def __init__(self, profile: str, values: dict[str, str | None], origins: dict[str, str]) -> None:
+        self.profile = profile
+        self.values = values
+        self.origins = origins
+
+    def __getitem__(self, key: str) -> str | None:
+        return self.values[key]
+
+    def store_path(self) -> Path:
+        return Path(self.values["store"]).expanduser() if self.values["store"] else data_dir() / "logs.db"
+
+
+def load_file(path: Path | None = None) -> dict:
+    """The config file as a dict (`current` and `profiles`); empty when there is none."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from exc
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"the config file {path} is not valid TOML: {exc}",
+                         hint="fix it by hand, or move it aside and use `logsvc config set`") from exc
+
+
+def save_file(data: dict, path: Path | None = None) -> Path:
+    """Write the config file atomically (profiles hold only strings)."""
+    path = path or config_path()
+    lines = []
+    if data.get("current"):
+        lines.append(f"current = {_toml_string(data['current'])}")
+    for name, table in sorted(data.get("profiles", {}).items()):
+        lines.append("")
+        lines.append(f"[profiles.{_toml_string(name)}]")
+        for key, value in sorted(table.items()):
+            lines.append(f"{key} = {_toml_string(str(value))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(ch if ch >= " " else f"\\u{ord(ch):04x}" for ch in escaped)
+    return f'"{escaped}"'
+
+
+def resolve(flags: dict[str, str | None] | None = None, *, profile: str | None = None) -> Resolved:
+    """Resolve every setting: flag > LOGSVC_<KEY> > profile > default."""
+    flags = flags or {}
+    data = load_file() if _file_may_matter(flags) else {}
+    name = profile or os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default"
+    profiles = data.get("profiles", {})
+    if (profile or os.environ.get("LOGSVC_PROFILE")) and name not in profiles and name != "default":
+        raise UsageError(f"no profile named {name!r}", hint="see `logsvc config list`")
+    table = profiles.get(name, {})
+    values: dict[str, str | None] = {}
+    origins: dict[str, str] = {}
+    for key, (default, _help) in SETTINGS.items():
+        env = os.environ.get(f"LOGSVC_{key.upper()}")
+        if flags.get(key) is not None:
+            values[key], origins[key] = str(flags[key]), "flag"
+        elif env:
+            values[key], origins[key] = env, f"env LOGSVC_{key.upper()}"
+        elif key in table:
+            values[key], origins[key] = str(table[key]), f"profile {name}"
+        else:
+            values[key], origins[key] = default, "default"
+    _check(values)
+    return Resolved(name, values, origins)
+
+
+def _file_may_matter(flags: dict) -> bool:
+    # A local send with --store given never needs the file: skip the read on the hot path.
+    return not (flags.get("store") and flags.get("target") == "local")
+
+
+def _check(values: dict[str, str | None]) -> None:
+    if values["target"] not in TARGETS:
+        raise UsageError(f"target {values['target']!r} is not one of {', '.join(TARGETS)}")
+    if values["auth"] not in AUTHS:
+        raise UsageError(f"auth {values['auth']!r} is not one of {', '.join(AUTHS)}")
+    if values["shards"] is not None and not str(values["shards"]).isdigit():
+        raise UsageError(f"shards {values['shards']!r} is not a whole number")

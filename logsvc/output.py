@@ -1,0 +1,195 @@
+"""Rendering entries: table, json, jsonl and raw, on stdout; messages and errors on stderr.
+
+Rich is imported only by the functions that draw with it. Every message is shown literally:
+Rich markup is never parsed, and control characters (ANSI escapes, carriage returns, bidi
+overrides) are shown escaped, so a log line can neither style nor move the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+from typing import IO, Iterable
+
+OUTPUTS = ("table", "json", "jsonl", "raw")
+SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+# C0 controls except tab and newline, DEL, C1 controls, and the bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same minus what JSON escapes itself: json.dumps leaves C1 and bidi characters raw.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, keep_newlines: bool = True) -> str:
+    """`text` with every control character shown as an escape such as \\x1b."""
+    text = _UNSAFE.sub(_escape, text)
+    return text if keep_newlines else text.replace("\n", "\\n")
+
+
+def to_json(value: object, *, indent: int | None = None) -> str:
+    """JSON that round-trips, with non-ASCII kept readable and terminal controls escaped."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class TimeFormat:
+    """Shown times: UTC, or the machine's local zone (the default)."""
+
+    def __init__(self, utc: bool = False) -> None:
+        self.utc = utc
+
+    def header(self) -> str:
+        if self.utc:
+            return "Time (UTC)"
+        offset = datetime.now().astimezone().strftime("%z")
+        return f"Time ({offset[:3]}:{offset[3:]})"
+
+    def show(self, stored: str) -> str:
+        instant = datetime.fromisoformat(stored)
+        if not self.utc:
+            instant = instant.astimezone()
+        return instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    def iso(self, stored: str) -> str:
+        instant = datetime.fromisoformat(stored)
+        if self.utc:
+            return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return instant.astimezone().isoformat(timespec="microseconds")
+
+
+def resolve_color(color: str) -> dict:
+    """Console options for --color auto|always|never; auto honours the terminal and NO_COLOR."""
+    if color == "never":
+        return {"no_color": True, "color_system": None}
+    if color == "always":
+        return {"force_terminal": True, "no_color": False}
+    return {}
+
+
+class Renderer:
+    """Writes entries in one output format; table output is drawn with Rich."""
+
+    def __init__(self, output: str = "table", *, color: str = "auto", utc: bool = False,
+                 stream: IO[str] | None = None) -> None:
+        self.output = output
+        self.color = color
+        self.times = TimeFormat(utc)
+        self.stream = stream or sys.stdout
+        self._console = None
+
+    def _rich(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False, emoji=False, markup=False,
+                                    **resolve_color(self.color))
+        return self._console
+
+    def entries(self, entries: list[dict]) -> None:
+        """A finished list: a table, one JSON array, JSON lines or raw lines."""
+        if self.output == "table":
+            self._table(entries)
+        elif self.output == "json":
+            self.stream.write(to_json(entries, indent=2) + "\n")
+        else:
+            for entry in entries:
+                self.entry(entry)
+        self.stream.flush()
+
+    def entry(self, entry: dict) -> None:
+        """One entry of a stream (tail): a line, flushed at once so pipes see it."""
+        if self.output in ("json", "jsonl"):
+            self.stream.write(to_json(entry) + "\n")
+        elif self.output == "raw":
+            self.stream.write(self._raw_line(entry) + "\n")
+        else:
+            self._rich().print(self._styled_line(entry), soft_wrap=True)
+        self.stream.flush()
+
+    def _raw_line(self, entry: dict) -> str:
+        return f"{self.times.iso(entry['dateTime'])} {entry['severity'].upper():<7} " + printable(
+            entry["message"], keep_newlines=False
+        )
+
+    def _styled_line(self, entry: dict):
+        from rich.text import Text
+
+        severity = entry["severity"]
+        line = Text()
+        line.append(self.times.show(entry["dateTime"]), style="dim")
+        line.append(" ")
+        line.append(f"{severity.upper():<7}", style=SEVERITY_STYLES.get(severity, ""))
+        line.append(" ")
+        line.append(printable(entry["message"], keep_newlines=False))
+        return line
+
+    def _table(self, entries: list[dict]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        rich_console = self._rich()
+        show_source = rich_console.width >= 100 and any("source" in entry for entry in entries)
+        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        table.add_column(self.times.header(), no_wrap=True)
+        table.add_column("Severity", no_wrap=True)
+        if show_source:
+            table.add_column("Source", no_wrap=True, max_width=20, overflow="ellipsis")
+        table.add_column("Message", overflow="fold", ratio=1)
+        for entry in entries:
+            severity = entry["severity"]
+            style = SEVERITY_STYLES.get(severity, "")
+            cells = [Text(self.times.show(entry["dateTime"]), style="dim"), Text(severity.upper(), style=style)]
+            if show_source:
+                cells.append(Text(printable(entry.get("source", "")), style="dim"))
+            cells.append(Text(printable(entry["message"]), style=style if severity == "error" else ""))
+            table.add_row(*cells)
+        if entries:
+            rich_console.print(table)
+        else:
+            rich_console.print(Text("No entries.", style="dim"))
+
+
+def write_lines(lines: Iterable[str], stream: IO[str] | None = None) -> None:
+    out = stream or sys.stdout
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+
+
+def stderr_colour(color: str = "auto") -> bool:
+    """Whether stderr gets colour: --color wins, then NO_COLOR, then whether it is a terminal."""
+    import os
+
+    if color != "auto":
+        return color == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stderr.isatty()
+
+
+def _to_stderr(prefix: str, message: str, code: str, color: str) -> None:
+    # Plain ANSI rather than Rich: an error must not pay Rich's import on the fast paths.
+    text = prefix + printable(message, keep_newlines=False)
+    if stderr_colour(color):
+        text = f"\x1b[{code}m{text}\x1b[0m"
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def error(message: str, hint: str | None = None, *, color: str = "auto") -> None:
+    """One line on stderr, plus a one-line hint when there is one."""
+    _to_stderr("error: ", message, "1;31", color)
+    if hint:
+        _to_stderr("hint: ", hint, "2", color)
+
+
+def notice(message: str, *, color: str = "auto") -> None:
+    """A one-line note on stderr: a skipped line, a retry, a reconnect."""
+    _to_stderr("", message, "33", color)

@@ -1,0 +1,45 @@
+"""Building the store a command talks to, from the resolved settings: the one place collaborators are made.
+
+Each target offers the store interface (`logsvc.store`): put / recent / follow / close.
+Imports are deferred so that a command pays only for the target it uses.
+"""
+
+from __future__ import annotations
+
+from logsvc.config import Resolved
+from logsvc.errors import UsageError
+
+
+def open_store(settings: Resolved):
+    target = settings["target"]
+    if target == "local":
+        from logsvc.store.sqlite import SQLiteStore
+
+        return SQLiteStore(settings.store_path())
+    if target == "dynamodb":
+        return _dynamodb(settings)
+    if target == "url":
+        return _url(settings)
+    raise UsageError(f"unknown target {target!r}")
+
+
+def _dynamodb(settings: Resolved):
+    if not settings["table"]:
+        raise UsageError("target dynamodb needs a table name",
+                         hint="pass --table, set LOGSVC_TABLE, or `logsvc config set table NAME`")
+    from logsvc.aws import dynamodb_client
+    from logsvc.store.dynamodb import DynamoDBStore
+
+    client = dynamodb_client(settings)
+    shards = int(settings["shards"]) if settings["shards"] else None
+    return DynamoDBStore(settings["table"], client=client, shards=shards)
+
+
+def _url(settings: Resolved):
+    if not settings["ingest_url"] and not settings["read_url"]:
+        raise UsageError("target url needs the Function URLs",
+                         hint="set LOGSVC_INGEST_URL and LOGSVC_READ_URL, or `logsvc config set ingest_url URL`")
+    from logsvc.client import FunctionUrlStore
+
+    return FunctionUrlStore(settings["ingest_url"], settings["read_url"], auth=settings["auth"],
+                            region=settings["region"], aws_profile=settings["aws_profile"])
