@@ -63,13 +63,13 @@ def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str = "info
             yield lineno, size, exc
 
 
-def send_stream(items: Iterator[tuple[int, int, dict | EntryError]], write: Callable[[list[dict]], tuple[int, int]],
+def send_stream(items: Iterator[tuple[int, int, dict | EntryError]], write: Callable[[list[dict]], None],
                 *, skip_invalid: bool, progress: Callable[[int], None] | None = None) -> BulkReport:
     """Validate everything; hand valid entries to `write` a chunk at a time.
 
     Without `skip_invalid`, writing stops at the first invalid line but reading goes on, so
-    every invalid line is reported; the caller then discards what was written (one transaction).
-    `write` returns (stored, replayed) counts.
+    every invalid line is reported; the caller then discards what was written. The caller
+    fills in the stored and replayed counts, which only the target knows.
     """
     report = BulkReport()
     chunk: list[dict] = []
@@ -85,21 +85,15 @@ def send_stream(items: Iterator[tuple[int, int, dict | EntryError]], write: Call
             continue
         chunk.append(item)
         if len(chunk) >= CHUNK:
-            _flush(chunk, write, report)
+            write(chunk)
             chunk = []
             if progress:
                 progress(consumed)
     if chunk and (skip_invalid or not report.invalid):
-        _flush(chunk, write, report)
+        write(chunk)
     if progress:
         progress(consumed)
     return report
-
-
-def _flush(chunk: list[dict], write: Callable[[list[dict]], tuple[int, int]], report: BulkReport) -> None:
-    stored, replayed = write(chunk)
-    report.stored += stored
-    report.replayed += replayed
 
 
 def _short(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from logsvc import __version__
-from logsvc.errors import ExitCode, InvalidInputError, LogsvcError, UsageError
+from logsvc.errors import ExitCode, InvalidInputError, LogsvcError, UsageError, from_store_failure
 
 
 class Output(str, Enum):
@@ -47,21 +47,27 @@ class _Group(TyperGroup):
     """Turns LogsvcError (and stray exceptions) into one line on stderr and an exit code."""
 
     def invoke(self, ctx):
+        from logsvc.store import StoreFailure
+
         try:
             return super().invoke(ctx)
-        except LogsvcError as exc:
+        except (LogsvcError, StoreFailure) as exc:
             if _debug(ctx):
                 raise
-            from logsvc.output import error
-
-            error(exc.message, exc.hint())
-            raise typer.Exit(int(exc.exit_code)) from None
+            _fail(exc if isinstance(exc, LogsvcError) else from_store_failure(exc))
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             # A reader such as `head` went away: not an error worth a message.
             sys.stderr.close()
             raise typer.Exit(int(ExitCode.OK)) from None
+
+
+def _fail(exc: LogsvcError) -> None:
+    from logsvc.output import error
+
+    error(exc.message, exc.hint())
+    raise typer.Exit(int(exc.exit_code)) from None
 
 
 def _debug(ctx) -> bool:
@@ -263,34 +269,20 @@ def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid
 
 
 class _Discard(Exception):
-    """Raised inside the bulk transaction to roll back an invalid batch."""
+    """Raised inside a bulk block to leave it without storing anything."""
 
 
 def _write_bulk(backend, items, skip_invalid, progress):
     from logsvc.bulk import send_stream
 
-    bulk = getattr(backend, "bulk", None)
-    if bulk is None:
-        # Remote targets: each chunk is one request; all-or-nothing is not possible across
-        # requests, so validate everything first... (handled by the remote client)
-        def write(chunk):
-            result = backend.put(chunk)
-            return len(result.stored), len(result.replayed)
-
-        return send_stream(items, write, skip_invalid=skip_invalid, progress=progress)
-    report = None
     try:
-        with bulk() as writer:
-            def write(chunk):
-                before = (writer.stored, writer.replayed)
-                writer.write(chunk)
-                return writer.stored - before[0], writer.replayed - before[1]
-
-            report = send_stream(items, write, skip_invalid=skip_invalid, progress=progress)
+        with backend.bulk() as writer:
+            report = send_stream(items, writer.write, skip_invalid=skip_invalid, progress=progress)
             if report.invalid and not skip_invalid:
                 raise _Discard
     except _Discard:
-        report.stored = report.replayed = 0
+        return report
+    report.stored, report.replayed = writer.stored, writer.replayed
     return report
 
 

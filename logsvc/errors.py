@@ -50,3 +50,16 @@ class StoreError(LogsvcError):
 
 class SpooledError(LogsvcError):
     exit_code = ExitCode.SPOOLED
+
+
+def from_store_failure(exc: Exception) -> LogsvcError:
+    """The user-facing error for a store's failure (the stores stay free of CLI concerns)."""
+    from logsvc.store import BadCursor, ConflictError, StoreUnavailable
+
+    if isinstance(exc, ConflictError):
+        return InvalidInputError(str(exc), hint="an id names one entry: send the new one with a new id")
+    if isinstance(exc, StoreUnavailable):
+        return StoreError(str(exc), hint="the target is throttled or unreachable; try again shortly")
+    if isinstance(exc, BadCursor):
+        return UsageError(str(exc), hint="the cursor belongs to another target; remove the cursor file")
+    return LogsvcError(str(exc))

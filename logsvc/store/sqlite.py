@@ -129,9 +129,26 @@ class SQLiteStore:
 
     @contextmanager
     def bulk(self) -> Iterator["BulkWriter"]:
-        """One transaction for a stream of chunks; leaving the block by an exception stores nothing."""
-        with self._transaction() as conn:
-            yield BulkWriter(self, conn)
+        """Stage a stream of chunks, then store them all in one short transaction on leaving the block.
+
+        Staging goes to a private temporary database, so the store stays free for other writers
+        however slowly the input arrives; leaving the block by an exception stores nothing.
+        """
+        conn = self._connect()
+        writer = BulkWriter(self, conn)
+        try:
+            conn.execute("ATTACH DATABASE '' AS staging")
+            conn.execute(
+                "CREATE TABLE staging.pending (n INTEGER PRIMARY KEY, id TEXT, date_time TEXT,"
+                " severity TEXT, message TEXT, source TEXT)"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        try:
+            yield writer
+            writer._merge()
+        finally:
+            conn.execute("DETACH DATABASE staging")
 
     def _insert(self, conn: sqlite3.Connection, entries: list[dict]) -> tuple[list[str], list[str]]:
         stored: list[str] = []
@@ -203,7 +220,7 @@ class SQLiteStore:
 
 
 class BulkWriter:
-    """Writes chunks inside one open transaction (see `SQLiteStore.bulk`)."""
+    """Stages chunks for `SQLiteStore.bulk`; `stored` and `replayed` are known once it merged."""
 
     def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
         self._store = store
@@ -212,9 +229,44 @@ class BulkWriter:
         self.replayed = 0
 
     def write(self, entries: list[dict]) -> None:
-        stored, replayed = self._store._insert(self._conn, entries)
-        self.stored += len(stored)
-        self.replayed += len(replayed)
+        try:
+            with self._store._transaction("DEFERRED") as conn:
+                conn.executemany(
+                    "INSERT INTO staging.pending (id, date_time, severity, message, source) VALUES (?, ?, ?, ?, ?)",
+                    [_entry_to_row(entry) for entry in entries],
+                )
+        except sqlite3.DatabaseError as exc:
+            raise self._store._error(exc) from exc
+
+    def _merge(self) -> None:
+        """Move the staged entries into the store: new ids stored, identical ones skipped, conflicts refused."""
+        conn = self._conn
+        staged = f"SELECT {_COLUMNS} FROM staging.pending"
+        try:
+            conn.execute("CREATE INDEX staging.pending_by_id ON pending (id, n)")
+            with self._store._transaction() as conn:
+                conflicts = [
+                    row[0]
+                    for row in conn.execute(
+                        # Another staged line, or a stored entry, with the same id and other content.
+                        f"SELECT DISTINCT p.id FROM ({staged}) p JOIN ({staged} UNION ALL"
+                        f" SELECT {_COLUMNS} FROM main.entries) q ON q.id = p.id"
+                        " WHERE q.date_time IS NOT p.date_time OR q.severity IS NOT p.severity"
+                        " OR q.message IS NOT p.message OR q.source IS NOT p.source LIMIT 100"
+                    )
+                ]
+                if conflicts:
+                    raise ConflictError(conflicts)
+                total = conn.execute("SELECT count(*) FROM staging.pending").fetchone()[0]
+                cursor = conn.execute(
+                    f"INSERT INTO main.entries ({_COLUMNS}) SELECT {_COLUMNS} FROM staging.pending p"
+                    " WHERE p.n = (SELECT min(n) FROM staging.pending q WHERE q.id = p.id)"
+                    " AND NOT EXISTS (SELECT 1 FROM main.entries e WHERE e.id = p.id) ORDER BY p.n"
+                )
+                self.stored = cursor.rowcount
+                self.replayed = total - self.stored
+        except sqlite3.DatabaseError as exc:
+            raise self._store._error(exc) from exc
 
 
 def _filters(query: Query, *extra: object) -> tuple[str, list]:

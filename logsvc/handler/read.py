@@ -1,0 +1,116 @@
+"""GET: the newest entries, or with ``cursor`` the entries that arrived after it.
+
+Query parameters, all optional: ``limit`` (1-1000, default 100), ``severity`` (that level or
+worse: info, warning, error), ``since`` and ``until`` (ISO 8601 with Z or an offset, or relative:
+30s, 5m, 2h, 3d; ``since`` inclusive, ``until`` exclusive), ``grep`` (a substring of the message),
+``cursor`` (from an earlier response).
+
+200: ``{"count", "logs", "cursor"}`` — ``logs`` newest first without a cursor, oldest first with
+one; ``cursor`` continues after this response. 400 names the bad parameter; 405 not GET;
+503 store busy (with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+from logsvc.entry import SEVERITIES
+from logsvc.handler import common
+from logsvc.store import BadCursor, Query, StoreUnavailable
+from logsvc.times import TimeFormatError, format_utc, now_utc, parse_instant
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_GREP_CHARS = 1000
+PARAMETERS = ("limit", "severity", "since", "until", "grep", "cursor")
+
+
+def handler(event: dict, context: object) -> dict:
+    """The Lambda entry point."""
+    return common.run(event, handle)
+
+
+def handle(event: dict, store) -> dict:
+    """Answer one Function URL event using `store` (any store of `logsvc.store`)."""
+    try:
+        request = common.parse_event(event)
+        if request.method != "GET":
+            return common.method_not_allowed("GET")
+        query, cursor = parse_query(request.query)
+    except common.HttpError as exc:
+        return exc.response()
+    try:
+        page = store.follow(cursor, query) if cursor is not None else store.recent(query)
+    except BadCursor as exc:
+        return common.json_response(400, {"errors": [f"cursor is not valid: {exc}"]})
+    except StoreUnavailable as exc:
+        return common.unavailable_response(event, exc)
+    logs = [common.wire(entry) for entry in page.entries]
+    return common.json_response(200, {"count": len(logs), "logs": logs, "cursor": page.cursor})
+
+
+def parse_query(pairs: list[tuple[str, str]]) -> tuple[Query, str | None]:
+    """The store Query and the cursor (or None) from query parameters; HttpError(400) naming problems."""
+    values: dict[str, str] = {}
+    errors: list[str] = []
+    unknown = sorted({name for name, _ in pairs if name not in PARAMETERS})
+    if unknown:
+        errors.append(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(name[:40]) for name in unknown[:5])} (allowed: {', '.join(PARAMETERS)})"
+        )
+    for name, value in pairs:
+        if name not in PARAMETERS:
+            continue
+        if name in values:
+            errors.append(f"query parameter {name!r} is given more than once")
+        values[name] = value
+
+    limit = DEFAULT_LIMIT
+    if "limit" in values:
+        text = values["limit"].strip()
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_LIMIT:
+            limit = int(text)
+        else:
+            errors.append(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {values['limit'][:20]!r}")
+
+    severity = values.get("severity")
+    if severity is not None and severity not in SEVERITIES:
+        errors.append(f"severity must be one of {', '.join(SEVERITIES)}, not {severity[:20]!r}")
+        severity = None
+
+    now = now_utc()
+    since = _instant(values, "since", now, errors)
+    until = _instant(values, "until", now, errors)
+    if since is not None and until is not None and since >= until:
+        errors.append("since must be earlier than until")
+
+    grep = values.get("grep")
+    if grep is not None and not 1 <= len(grep) <= MAX_GREP_CHARS:
+        errors.append(f"grep must be 1 to {MAX_GREP_CHARS} characters")
+
+    cursor = values.get("cursor")
+    if cursor is not None and not cursor.strip():
+        errors.append("cursor must not be empty")
+
+    if errors:
+        raise common.HttpError(400, errors)
+    return Query(limit=limit, min_severity=severity, since=since, until=until, grep=grep), cursor
+
+
+def _instant(values: dict[str, str], name: str, now, errors: list[str]) -> str | None:
+    text = values.get(name)
+    if text is None:
+        return None
+    candidates = [text]
+    repaired = common.restore_offset_plus(text.strip())
+    if repaired != text.strip():
+        candidates.append(repaired)
+    problem = ""
+    for candidate in candidates:
+        try:
+            return format_utc(parse_instant(candidate, field=name, now=now))
+        except TimeFormatError as exc:
+            problem = problem or str(exc)
+        except OverflowError:  # e.g. 99999999d, or year 1 with a positive offset
+            problem = problem or f"{name} {text[:64]!r} is out of range"
+    errors.append(problem)
+    return None
