@@ -50,7 +50,7 @@ def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str = "info
                 continue
         else:
             try:
-                raw = json.loads(line)
+                raw = json.loads(line.decode("utf-8"))
             except (ValueError, RecursionError) as exc:
                 # ValueError covers bad JSON, bad UTF-8 and integers too long to convert.
                 yield lineno, size, EntryError([f"not a JSON object ({_short(exc)})"])

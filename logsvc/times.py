@@ -24,7 +24,9 @@ def now_utc() -> datetime:
 
 def format_utc(instant: datetime) -> str:
     """The stored form: UTC, microseconds, explicit offset, so string order is time order."""
-    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+    if instant.tzinfo is not UTC:
+        instant = instant.astimezone(UTC)
+    return instant.isoformat(timespec="microseconds")
 
 
 def parse_iso(text: str, *, field: str = "dateTime") -> datetime:

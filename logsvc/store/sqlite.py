@@ -71,6 +71,8 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode is durable against process crashes and fsyncs at checkpoints.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # 32 MiB of page cache: random-UUID index inserts stay in memory for large stores.
+            conn.execute("PRAGMA cache_size=-32768")
             conn.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self._error(exc) from exc
@@ -238,30 +240,39 @@ class BulkWriter:
         except sqlite3.DatabaseError as exc:
             raise self._store._error(exc) from exc
 
+    @staticmethod
+    def _conflicts_within_batch(conn: sqlite3.Connection) -> list[str]:
+        repeated = [row[0] for row in conn.execute(
+            "SELECT id FROM staging.pending GROUP BY id HAVING count(*) > 1")]
+        conflicts = []
+        for entry_id in repeated:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM staging.pending WHERE id = ?", (entry_id,))
+            if len({tuple(row) for row in rows}) > 1:
+                conflicts.append(entry_id)
+        return conflicts
+
     def _merge(self) -> None:
         """Move the staged entries into the store: new ids stored, identical ones skipped, conflicts refused."""
         conn = self._conn
-        staged = f"SELECT {_COLUMNS} FROM staging.pending"
         try:
             conn.execute("CREATE INDEX staging.pending_by_id ON pending (id, n)")
             with self._store._transaction() as conn:
                 conflicts = [
                     row[0]
                     for row in conn.execute(
-                        # Another staged line, or a stored entry, with the same id and other content.
-                        f"SELECT DISTINCT p.id FROM ({staged}) p JOIN ({staged} UNION ALL"
-                        f" SELECT {_COLUMNS} FROM main.entries) q ON q.id = p.id"
-                        " WHERE q.date_time IS NOT p.date_time OR q.severity IS NOT p.severity"
-                        " OR q.message IS NOT p.message OR q.source IS NOT p.source LIMIT 100"
+                        "SELECT p.id FROM staging.pending p JOIN main.entries e ON e.id = p.id"
+                        " WHERE e.date_time IS NOT p.date_time OR e.severity IS NOT p.severity"
+                        " OR e.message IS NOT p.message OR e.source IS NOT p.source LIMIT 100"
                     )
                 ]
+                conflicts += self._conflicts_within_batch(conn)
                 if conflicts:
                     raise ConflictError(conflicts)
                 total = conn.execute("SELECT count(*) FROM staging.pending").fetchone()[0]
+                # Conflicts are ruled out, so every id clash left is an identical replay: ignore it.
                 cursor = conn.execute(
-                    f"INSERT INTO main.entries ({_COLUMNS}) SELECT {_COLUMNS} FROM staging.pending p"
-                    " WHERE p.n = (SELECT min(n) FROM staging.pending q WHERE q.id = p.id)"
-                    " AND NOT EXISTS (SELECT 1 FROM main.entries e WHERE e.id = p.id) ORDER BY p.n"
+                    f"INSERT OR IGNORE INTO main.entries ({_COLUMNS}) SELECT {_COLUMNS}"
+                    " FROM staging.pending ORDER BY n"
                 )
                 self.stored = cursor.rowcount
                 self.replayed = total - self.stored
