@@ -131,10 +131,14 @@ def _settings(target: Target | None, store: Path | None, profile: str | None, **
     return resolve(flags, profile=profile)
 
 
-def _open_store(target, store, profile, **extra):
+def _open(settings):
     from logsvc.targets import open_store
 
-    return open_store(_settings(target, store, profile, **extra))
+    return open_store(settings)
+
+
+def _open_store(target, store, profile, **extra):
+    return _open(_settings(target, store, profile, **extra))
 
 
 def _query(limit, severity, since, until, grep, regex):
@@ -205,9 +209,12 @@ def send(
         entry = normalise(raw, lenient_severity=True)
     except EntryError as exc:
         raise InvalidInputError("; ".join(exc.problems)) from None
-    backend = _open_store(target, store, profile)
+    from logsvc import delivery
+
+    settings = _settings(target, store, profile)
+    backend = _open(settings)
     try:
-        backend.put([entry])
+        delivery.put(backend, [entry], delivery.spool_for(settings))
     finally:
         backend.close()
     if output is SendOutput.json:
@@ -245,11 +252,14 @@ def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
         total = os.fstat(stream.fileno()).st_size
-    backend = _open_store(target, store, profile)
+    from logsvc.delivery import spool_for
+
+    settings = _settings(target, store, profile)
+    backend = _open(settings)
     items = read_entries(stream, plain=plain, severity=level, source=source)
     try:
         with _progress(total) as progress:
-            report = _write_bulk(backend, items, skip_invalid, progress)
+            report = _write_bulk(backend, spool_for(settings), items, skip_invalid, progress)
     finally:
         backend.close()
         stream.close()
@@ -272,11 +282,12 @@ class _Discard(Exception):
     """Raised inside a bulk block to leave it without storing anything."""
 
 
-def _write_bulk(backend, items, skip_invalid, progress):
+def _write_bulk(backend, spool, items, skip_invalid, progress):
     from logsvc.bulk import send_stream
+    from logsvc.delivery import bulk
 
     try:
-        with backend.bulk() as writer:
+        with bulk(backend, spool) as writer:
             report = send_stream(items, writer.write, skip_invalid=skip_invalid, progress=progress)
             if report.invalid and not skip_invalid:
                 raise _Discard
@@ -415,6 +426,274 @@ def _write_cursor(path: Path, cursor: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(cursor + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option("--host", help="Interface to listen on (default 127.0.0.1; others get a warning).", show_default=False)] = None,
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port; 0 picks a free one.")] = 8321,
+    table: Annotated[Optional[str], typer.Option("--table", help="Serve a DynamoDB table instead of the local store.", show_default=False)] = None,
+    endpoint_url: Annotated[Optional[str], typer.Option("--endpoint-url", help="DynamoDB endpoint (a local DynamoDB-compatible server).", show_default=False)] = None,
+    region: Annotated[Optional[str], typer.Option("--region", help="AWS region of the table.", show_default=False)] = None,
+    auth: Annotated[str, typer.Option("--auth", help="none, or iam: require SigV4 signatures by your AWS credentials.")] = "none",
+    store: StoreOpt = None,
+) -> None:
+    """Run the ingest and read Lambda handlers over HTTP on loopback, as Function URLs would."""
+    from logsvc import serve as local_server
+    from logsvc.output import notice
+
+    if auth not in ("none", "iam"):
+        raise UsageError(f"--auth must be none or iam, not {auth!r}")
+    if host is None:
+        host = "127.0.0.1"
+    elif not local_server.is_loopback(host):
+        notice(f"warning: serving on {host}, reachable from other machines"
+               + (" without authentication" if auth == "none" else ""))
+    if table:
+        from logsvc.config import resolve
+
+        backend = _open(resolve({"target": "dynamodb", "table": table, "endpoint_url": endpoint_url, "region": region}))
+    else:
+        backend = _open_store(Target.local, store, None)
+    verifier = None
+    if auth == "iam":
+        from logsvc.sigv4 import SignatureError, SigV4Verifier, default_credentials
+
+        try:
+            verifier = SigV4Verifier(default_credentials())
+        except SignatureError as exc:
+            raise LogsvcError(str(exc), hint="serve --auth iam checks signatures against your own AWS credentials") from None
+
+    def announce(ingest_url: str, read_url: str) -> None:
+        sys.stdout.write(f"export INGEST_URL={ingest_url}\nexport READ_URL={read_url}\n")
+        sys.stdout.flush()
+        sys.stderr.write("serving; Ctrl-C to stop\n")
+
+    try:
+        local_server.run(backend, host=host, port=port, auth=verifier, on_ready=announce)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="pick another --port, or 0 for any free one") from None
+    finally:
+        backend.close()
+
+
+# -- spool: status and flush ---------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show the active profile and target, and how many entries wait in the spool."""
+    from logsvc.delivery import spool_for
+    from logsvc.spool import all_spools
+
+    settings = _settings(target, store, profile)
+    where = settings.store_path() if settings["target"] == "local" else (
+        settings["ingest_url"] if settings["target"] == "url" else settings["table"])
+    sys.stdout.write(f"profile: {settings.profile}\ntarget:  {settings['target']} ({where})\n")
+    spool = spool_for(settings)
+    waiting = spool.count() if spool else 0
+    sys.stdout.write(f"spooled: {waiting} entr{'y' if waiting == 1 else 'ies'} waiting for this target\n")
+    for label, count in all_spools():
+        if spool is None or label != spool.target:
+            sys.stdout.write(f"         {count} waiting for {label}\n")
+
+
+@app.command()
+def flush(
+    target: TargetOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Deliver the entries spooled for the active target; what is delivered leaves the spool."""
+    from logsvc.delivery import spool_for
+
+    settings = _settings(target, None, profile)
+    spool = spool_for(settings)
+    if spool is None:
+        sys.stderr.write("the local target needs no spool: nothing to flush\n")
+        return
+    waiting = spool.count()
+    if not waiting:
+        sys.stderr.write("nothing to flush\n")
+        return
+    backend = _open(settings)
+    delivered = 0
+
+    def deliver(batch: list[dict]) -> None:
+        nonlocal delivered
+        backend.put(batch)
+        delivered += len(batch)
+
+    try:
+        spool.flush(deliver)
+    finally:
+        backend.close()
+        sys.stderr.write(f"delivered {delivered}, {spool.count()} still spooled\n")
+
+
+# -- config --------------------------------------------------------------------------------------
+
+config_app = typer.Typer(help="Show and change profiles: where send, recent and tail go.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(profile: ProfileOpt = None) -> None:
+    """Show every setting in force and where it came from (flag, env, profile, default)."""
+    from logsvc.config import SETTINGS, config_path, resolve
+
+    settings = resolve(profile=profile)
+    sys.stdout.write(f"profile {settings.profile} ({config_path()})\n")
+    for key in SETTINGS:
+        value = settings[key] if settings[key] is not None else "-"
+        if key == "store" and settings[key] is None:
+            value = f"{settings.store_path()}"
+        sys.stdout.write(f"{key:<13} {value:<50} {settings.origins[key]}\n")
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help="A setting: see `logsvc config show`.")],
+    value: Annotated[str, typer.Argument(help="Its value.")],
+    profile: ProfileOpt = None,
+) -> None:
+    """Set KEY to VALUE in a profile (the active one unless --profile)."""
+    from logsvc.config import SETTINGS, load_file, save_file, validate_value
+
+    if key not in SETTINGS:
+        raise UsageError(f"unknown setting {key!r}", hint=f"settings: {', '.join(SETTINGS)}")
+    validate_value(key, value)
+    data = load_file()
+    name = profile or os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default"
+    data.setdefault("profiles", {}).setdefault(name, {})[key] = value
+    path = save_file(data)
+    sys.stderr.write(f"{key} = {value} in profile {name} ({path})\n")
+
+
+@config_app.command("unset")
+def config_unset(key: Annotated[str, typer.Argument(help="The setting to remove.")], profile: ProfileOpt = None) -> None:
+    """Remove KEY from a profile, so its default applies again."""
+    from logsvc.config import load_file, save_file
+
+    data = load_file()
+    name = profile or os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default"
+    if data.get("profiles", {}).get(name, {}).pop(key, None) is None:
+        raise UsageError(f"{key!r} is not set in profile {name}")
+    save_file(data)
+
+
+@config_app.command("use")
+def config_use(name: Annotated[str, typer.Argument(help="The profile to make active.")]) -> None:
+    """Make PROFILE the active one (created empty if new)."""
+    from logsvc.config import load_file, save_file
+
+    data = load_file()
+    data.setdefault("profiles", {}).setdefault(name, {})
+    data["current"] = name
+    save_file(data)
+    sys.stderr.write(f"using profile {name}\n")
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """List the profiles; the active one is marked with *."""
+    from logsvc.config import load_file
+
+    data = load_file()
+    current = os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default"
+    names = sorted(set(data.get("profiles", {})) | {"default"})
+    for name in names:
+        target = data.get("profiles", {}).get(name, {}).get("target", "local")
+        sys.stdout.write(f"{'*' if name == current else ' '} {name:<20} {target}\n")
+
+
+# -- table ---------------------------------------------------------------------------------------
+
+table_app = typer.Typer(help="Create or delete a DynamoDB table with the service's schema.", no_args_is_help=True)
+app.add_typer(table_app, name="table")
+
+TableOpt = Annotated[Optional[str], typer.Option("--table", help="Table name (default: the profile's).", show_default=False)]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region.", show_default=False)]
+EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint-url", help="DynamoDB endpoint URL.", show_default=False)]
+
+
+def _table_settings(table, region, endpoint_url, profile):
+    settings = _settings(None, None, profile, table=table, region=region, endpoint_url=endpoint_url)
+    if not settings["table"]:
+        raise UsageError("no table name", hint="pass --table NAME or `logsvc config set table NAME`")
+    return settings
+
+
+@table_app.command("create")
+def table_create(
+    table: TableOpt = None,
+    shards: Annotated[int, typer.Option("--shards", min=1, max=64, help="Index shards: more spread a high write rate.")] = 1,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Create the table (exactly the schema the service uses); an existing one is left as it is."""
+    from logsvc.aws import dynamodb_client, translate
+    from logsvc.store.dynamodb import create_table
+
+    settings = _table_settings(table, region, endpoint_url, profile)
+    client = dynamodb_client(settings)
+    with translate(settings["table"]):
+        created = create_table(client, settings["table"], shards=shards)
+    sys.stderr.write(f"table {settings['table']} {'created' if created else 'already exists'}\n")
+
+
+@table_app.command("delete")
+def table_delete(
+    table: TableOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the entries in the table are deleted.")] = False,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Delete the table and every entry in it."""
+    from logsvc.aws import dynamodb_client, translate
+    from logsvc.store.dynamodb import delete_table
+
+    settings = _table_settings(table, region, endpoint_url, profile)
+    if not yes:
+        raise UsageError(f"deleting table {settings['table']} deletes every entry in it", hint="add --yes to confirm")
+    client = dynamodb_client(settings)
+    with translate(settings["table"]):
+        deleted = delete_table(client, settings["table"])
+    sys.stderr.write(f"table {settings['table']} {'deleted' if deleted else 'did not exist'}\n")
+
+
+# -- doctor --------------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    canary: Annotated[bool, typer.Option("--canary/--no-canary", help="Write a canary entry and read it back.")] = True,
+    target: TargetOpt = None,
+    store: StoreOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Check the active profile end to end: configuration, credentials, reach, a canary round trip."""
+    from logsvc.doctor import run_checks
+
+    settings = _settings(target, store, profile)
+    failed = False
+    for check in run_checks(settings, canary=canary):
+        mark = "ok  " if check.ok else ("skip" if check.ok is None else "FAIL")
+        failed = failed or check.ok is False
+        sys.stdout.write(f"{mark}  {check.name}: {check.detail}\n")
+        if check.hint and check.ok is False:
+            sys.stdout.write(f"      hint: {check.hint}\n")
+    if failed:
+        raise typer.Exit(int(ExitCode.UNAVAILABLE))
 
 
 def main() -> None:

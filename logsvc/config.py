@@ -140,6 +140,11 @@ def _file_may_matter(flags: dict) -> bool:
     return not (flags.get("store") and flags.get("target") == "local")
 
 
+def validate_value(key: str, value: str) -> None:
+    """UsageError when `value` cannot be a value of `key`."""
+    _check({**{name: default for name, (default, _help) in SETTINGS.items()}, key: value})
+
+
 def _check(values: dict[str, str | None]) -> None:
     if values["target"] not in TARGETS:
         raise UsageError(f"target {values['target']!r} is not one of {', '.join(TARGETS)}")

@@ -27,12 +27,12 @@ def _dynamodb(settings: Resolved):
     if not settings["table"]:
         raise UsageError("target dynamodb needs a table name",
                          hint="pass --table, set LOGSVC_TABLE, or `logsvc config set table NAME`")
-    from logsvc.aws import dynamodb_client
+    from logsvc.aws import TranslatedStore, dynamodb_client
     from logsvc.store.dynamodb import DynamoDBStore
 
     client = dynamodb_client(settings)
     shards = int(settings["shards"]) if settings["shards"] else None
-    return DynamoDBStore(settings["table"], client=client, shards=shards)
+    return TranslatedStore(DynamoDBStore(settings["table"], client=client, shards=shards))
 
 
 def _url(settings: Resolved):

@@ -1,0 +1,96 @@
+"""AWS for the CLI: clients from the resolved settings, and one-line hints for AWS errors.
+
+boto3 is imported only here and in the DynamoDB store, and only when a command needs AWS.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from logsvc.errors import LogsvcError, StoreError, UsageError
+from logsvc.store import StoreUnavailable
+
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+_BAD_CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId",
+                    "SignatureDoesNotMatch", "MissingAuthenticationToken"}
+_DENIED = {"AccessDeniedException", "AccessDenied"}
+
+
+def dynamodb_client(settings):
+    """A DynamoDB client for the profile, region and endpoint in `settings`."""
+    from logsvc.store.dynamodb import make_client
+
+    with translate():
+        if settings["aws_profile"]:
+            import boto3
+
+            boto3.setup_default_session(profile_name=settings["aws_profile"])
+        return make_client(settings["region"], settings["endpoint_url"])
+
+
+@contextmanager
+def translate(table: str | None = None) -> Iterator[None]:
+    """Turn botocore's exceptions into LogsvcError with a hint (or StoreUnavailable if transient)."""
+    from botocore import exceptions as boto
+
+    try:
+        yield
+    except boto.NoRegionError:
+        raise UsageError("no AWS region is configured",
+                         hint="set AWS_REGION, `logsvc config set region REGION`, or pass --region") from None
+    except (boto.NoCredentialsError, boto.PartialCredentialsError):
+        raise StoreError("no AWS credentials found",
+                         hint="run `aws configure` or `aws sso login`, or set AWS_PROFILE") from None
+    except boto.ProfileNotFound as exc:
+        raise UsageError(str(exc), hint="see `aws configure list-profiles`") from None
+    except (boto.SSOTokenLoadError, boto.UnauthorizedSSOTokenError, boto.TokenRetrievalError) as exc:
+        raise StoreError(f"the AWS SSO session is missing or expired ({exc})", hint="run `aws sso login`") from None
+    except boto.SSLError as exc:
+        raise StoreError(f"TLS error talking to AWS: {exc}",
+                         hint="check the endpoint URL and AWS_CA_BUNDLE") from None
+    except (boto.EndpointConnectionError, boto.ConnectTimeoutError, boto.ReadTimeoutError) as exc:
+        raise StoreUnavailable(f"cannot reach DynamoDB: {exc}") from None
+    except boto.ClientError as exc:
+        raise _client_error(exc, table) from None
+
+
+def _client_error(exc, table: str | None) -> LogsvcError:
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), error.get("Message", "")
+    if code in _EXPIRED:
+        return StoreError(f"the AWS credentials have expired ({code})",
+                          hint="refresh them: `aws sso login`, or new keys in AWS_PROFILE")
+    if code in _BAD_CREDENTIALS:
+        return StoreError(f"AWS rejected the credentials ({code})",
+                          hint="check AWS_PROFILE / AWS_ACCESS_KEY_ID and that they belong to this account")
+    if code in _DENIED:
+        return StoreError(f"access denied: {message}",
+                          hint="the identity needs dynamodb:PutItem/BatchWriteItem/Query/GetItem on the table and its index")
+    if code == "ResourceNotFoundException":
+        name = f"table {table!r}" if table else "the table"
+        return StoreError(f"{name} was not found ({message})",
+                          hint="check the table name and region, or create it with `logsvc table create`")
+    return StoreError(f"DynamoDB error {code}: {message}")
+
+
+class TranslatedStore:
+    """A DynamoDB store whose AWS errors arrive as LogsvcError with hints."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def put(self, entries):
+        with translate(self._store.table_name):
+            return self._store.put(entries)
+
+    def recent(self, query):
+        with translate(self._store.table_name):
+            return self._store.recent(query)
+
+    def follow(self, cursor, query):
+        with translate(self._store.table_name):
+            return self._store.follow(cursor, query)
+
+    def close(self) -> None:
+        self._store.close()

@@ -1,0 +1,220 @@
+"""The `url` target: the deployed Function URLs (or `logsvc serve`), over HTTP with httpx.
+
+One `httpx.Client` per command (keep-alive, timeouts, HTTP/1.1). With `auth="iam"` every
+request is SigV4-signed for service `lambda`, the query string sent exactly as signed.
+Transient failures (connection errors, timeouts, 429 and 5xx) are retried with exponential
+backoff and jitter, honouring `Retry-After`; what still fails raises `StoreUnavailable`, which
+`send` answers by spooling and `tail` by backing off.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from logsvc import __version__
+from logsvc.errors import InvalidInputError, StoreError, UsageError
+from logsvc.store import ConflictError, Page, PutResult, Query, StoreUnavailable
+
+BATCH = 500
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class FunctionUrlStore:
+    """The store interface over the ingest and read Function URLs."""
+
+    def __init__(self, ingest_url: str | None, read_url: str | None, *, auth: str = "none",
+                 region: str | None = None, aws_profile: str | None = None, timeout: float = 10.0,
+                 attempts: int = 5, backoff: float = 0.25, max_backoff: float = 8.0,
+                 sleep=time.sleep) -> None:
+        self.ingest_url = ingest_url
+        self.read_url = read_url
+        self.auth = auth
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._region = region
+        self._aws_profile = aws_profile
+        self._credentials = None
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            headers={"user-agent": f"logsvc/{__version__}"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the store interface -----------------------------------------------------------------
+
+    def put(self, entries: list[dict]) -> PutResult:
+        """POST entries as JSON arrays of at most 500; retried requests are idempotent (client ids)."""
+        url = self._need(self.ingest_url, "ingest_url")
+        result = PutResult()
+        for start in range(0, len(entries), BATCH):
+            batch = entries[start : start + BATCH]
+            body = json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            try:
+                response = self._request("POST", url, body=body)
+            except StoreUnavailable as exc:
+                exc.stored = result.stored + exc.stored
+                exc.pending = [entry["id"] for entry in entries[start:]]
+                raise
+            answer = _json(response)
+            replayed = set(answer.get("replayed") or [])
+            result.replayed.extend(entry["id"] for entry in batch if entry["id"] in replayed)
+            result.stored.extend(entry["id"] for entry in batch if entry["id"] not in replayed)
+        return result
+
+    def recent(self, query: Query) -> Page:
+        answer = _json(self._request("GET", self._read_url(query)))
+        return Page(self._filter(answer.get("logs", []), query), answer.get("cursor", ""))
+
+    def follow(self, cursor: str, query: Query) -> Page:
+        answer = _json(self._request("GET", self._read_url(query, cursor=cursor)))
+        return Page(self._filter(answer.get("logs", []), query), answer.get("cursor", cursor))
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _read_url(self, query: Query, cursor: str | None = None) -> str:
+        params: list[tuple[str, str]] = []
+        # A regex is applied here, not by the service: ask for a full page and filter it.
+        params.append(("limit", str(1000 if query.regex is not None else min(query.limit, 1000))))
+        if query.min_severity:
+            params.append(("severity", query.min_severity))
+        if query.since:
+            params.append(("since", query.since))
+        if query.until:
+            params.append(("until", query.until))
+        if query.grep:
+            params.append(("grep", query.grep))
+        if cursor is not None:
+            params.append(("cursor", cursor))
+        base = self._need(self.read_url, "read_url")
+        # Encode once, RFC 3986 style, and send exactly this string: it is what gets signed.
+        return f"{base}?{urlencode(params, quote_via=quote, safe='')}"
+
+    @staticmethod
+    def _filter(entries: list[dict], query: Query) -> list[dict]:
+        if query.regex is None:
+            return entries
+        return [entry for entry in entries if query.regex.search(entry.get("message", ""))][: query.limit]
+
+    def _request(self, method: str, url: str, body: bytes | None = None) -> httpx.Response:
+        delay = self.backoff
+        problem = ""
+        for attempt in range(self.attempts):
+            headers = {"content-type": "application/json"} if body is not None else {}
+            if self.auth == "iam":
+                headers = self._sign(method, url, headers, body)
+            try:
+                response = self._client.request(method, url, content=body, headers=headers)
+            except httpx.TimeoutException:
+                problem, wait = f"{_host(url)} did not answer in time", None
+            except httpx.TransportError as exc:
+                problem, wait = _transport_problem(url, exc), None
+            else:
+                if response.status_code not in TRANSIENT_STATUS:
+                    return _raise_for_status(response)
+                problem = f"{_host(url)} answered {response.status_code}"
+                wait = _retry_after(response)
+            if attempt + 1 < self.attempts:
+                # Full jitter: many clients retrying at once spread out instead of stampeding.
+                self._sleep(wait if wait is not None else random.uniform(0, delay))
+                delay = min(self.max_backoff, delay * 2)
+        raise StoreUnavailable(f"{problem} (after {self.attempts} attempts)")
+
+    def _sign(self, method: str, url: str, headers: dict, body: bytes | None) -> dict:
+        from logsvc.sigv4 import sign_request
+
+        if self._credentials is None:
+            self._credentials, self._region = _aws_credentials(self._aws_profile, self._region, url)
+        return sign_request(method, url, headers, body, self._credentials, self._region)
+
+    @staticmethod
+    def _need(url: str | None, name: str) -> str:
+        if not url:
+            raise UsageError(f"{name} is not set", hint=f"set LOGSVC_{name.upper()} or `logsvc config set {name} URL`")
+        return url
+
+
+def _aws_credentials(profile: str | None, region: str | None, url: str):
+    """Credentials and region from the standard AWS chain; the region may come from the URL."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = botocore.session.Session(profile=profile)
+        credentials = session.get_credentials()
+        region = region or session.get_config_variable("region")
+    except BotoCoreError as exc:
+        raise StoreError(f"cannot load AWS credentials: {exc}", hint="check AWS_PROFILE and ~/.aws/config") from exc
+    if credentials is None:
+        raise StoreError("no AWS credentials found for auth = iam",
+                         hint="run `aws configure` or `aws sso login`, or set AWS_PROFILE")
+    # https://<id>.lambda-url.<region>.on.aws/
+    host_parts = (urlsplit(url).hostname or "").split(".")
+    if not region and len(host_parts) > 3 and host_parts[1] == "lambda-url":
+        region = host_parts[2]
+    if not region:
+        raise UsageError("no AWS region for signing", hint="set AWS_REGION or `logsvc config set region REGION`")
+    return credentials.get_frozen_credentials(), region
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _transport_problem(url: str, exc: httpx.TransportError) -> str:
+    text = str(exc)
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return f"cannot resolve {urlsplit(url).hostname} (DNS): check the URL"
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return f"TLS error talking to {_host(url)}: {text}"
+    return f"cannot reach {_host(url)}: {text or type(exc).__name__}"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return min(60.0, max(0.0, float(value)))
+    except ValueError:
+        return None
+
+
+def _json(response: httpx.Response) -> dict:
+    try:
+        answer = response.json()
+    except ValueError:
+        raise StoreError(f"{_host(str(response.url))} answered with something that is not JSON",
+                         hint="check that the URL is a logsvc Function URL") from None
+    if not isinstance(answer, dict):
+        raise StoreError(f"{_host(str(response.url))} answered with unexpected JSON")
+    return answer
+
+
+def _raise_for_status(response: httpx.Response) -> httpx.Response:
+    status = response.status_code
+    if status < 300:
+        return response
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    detail = "; ".join(str(error) for error in errors[:5]) if isinstance(errors, list) else ""
+    if status in (401, 403):
+        raise StoreError(f"{status}: not authorised — check your AWS credentials",
+                         hint="the URL uses IAM auth: set auth = iam, and AWS_PROFILE to an identity allowed to invoke it")
+    if status == 409 and isinstance(answer, dict):
+        raise ConflictError(list(answer.get("ids") or []))
+    if status in (400, 413, 415):
+        raise InvalidInputError(f"{status}: {detail or 'the service rejected the request'}")
+    if status == 404:
+        raise StoreError(f"404 from {_host(str(response.url))}: no such URL", hint="check ingest_url and read_url")
+    raise StoreError(f"{status} from {_host(str(response.url))}: {detail or response.reason_phrase}")

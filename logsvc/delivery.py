@@ -1,0 +1,112 @@
+"""Delivery that loses nothing: what a remote target cannot take now is spooled, durably.
+
+Retries with backoff happen inside each store; when a store still gives up
+(`StoreUnavailable`), the entries it did not store go to the target's spool and `SpooledError`
+tells the user (exit code 5). Validation errors are never spooled: they are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator
+
+from logsvc.errors import SpooledError
+from logsvc.spool import Spool
+from logsvc.store import PutResult, StoreUnavailable
+
+CHUNK = 500
+
+
+def spool_for(settings) -> Spool | None:
+    """The spool of the target in `settings`; None for the local store, which needs none."""
+    target = settings["target"]
+    if target == "url":
+        return Spool(f"url {settings['ingest_url']} auth={settings['auth']}")
+    if target == "dynamodb":
+        return Spool(f"dynamodb {settings['table']} region={settings['region'] or ''} "
+                     f"endpoint={settings['endpoint_url'] or ''}")
+    return None
+
+
+def put(backend, entries: list[dict], spool: Spool | None) -> PutResult:
+    """Store entries; if the target stays unavailable, spool those not stored and raise SpooledError."""
+    try:
+        return backend.put(entries)
+    except StoreUnavailable as exc:
+        if spool is None:
+            raise
+        raise _spooled(spool, entries, set(exc.stored), exc) from exc
+
+
+def _spooled(spool: Spool, entries: list[dict], stored: set[str], exc: StoreUnavailable,
+             more: int = 0) -> SpooledError:
+    """Spool the entries not in `stored`; the error that says so (`more`: others spooled already)."""
+    left = [entry for entry in entries if entry["id"] not in stored]
+    spool.append(left)
+    count = len(left) + more
+    return SpooledError(
+        f"{exc}; {count} entr{'y' if count == 1 else 'ies'} kept in the spool",
+        hint="`logsvc flush` delivers them when the target is back; `logsvc status` shows what waits",
+    )
+
+
+class RemoteBulk:
+    """Bulk writes for remote targets: stage to a temporary file, send in batches of 500 at the end.
+
+    Nothing is sent until the whole input has been validated, so an invalid batch stores
+    nothing; memory stays at one batch. If the target gives up part-way, the rest is spooled.
+    """
+
+    def __init__(self, backend, spool: Spool | None) -> None:
+        self._backend = backend
+        self._spool = spool
+        self._staged = tempfile.TemporaryFile()
+        self.stored = 0
+        self.replayed = 0
+
+    def write(self, entries: list[dict]) -> None:
+        self._staged.write("".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries).encode())
+
+    def send(self) -> None:
+        self._staged.seek(0)
+        batch: list[dict] = []
+        for line in self._staged:
+            batch.append(json.loads(line))
+            if len(batch) == CHUNK:
+                self._send(batch)
+                batch = []
+        if batch:
+            self._send(batch)
+
+    def _send(self, batch: list[dict]) -> None:
+        try:
+            result = self._backend.put(batch)
+        except StoreUnavailable as exc:
+            if self._spool is None:
+                raise
+            rest = [json.loads(line) for line in self._staged]  # what was never tried
+            self._spool.append(rest)
+            raise _spooled(self._spool, batch, set(exc.stored), exc, more=len(rest)) from exc
+        self.stored += len(result.stored)
+        self.replayed += len(result.replayed)
+
+    def close(self) -> None:
+        self._staged.close()
+
+
+@contextmanager
+def bulk(backend, spool: Spool | None) -> Iterator:
+    """The target's own bulk writer (the local store's transaction) or a RemoteBulk."""
+    own = getattr(backend, "bulk", None)
+    if own is not None:
+        with own() as writer:
+            yield writer
+        return
+    writer = RemoteBulk(backend, spool)
+    try:
+        yield writer
+        writer.send()
+    finally:
+        writer.close()
