@@ -6,7 +6,8 @@ Environment (read on the first request, never at import):
 ``INDEX_SHARDS``    shard count of the time index; unset: read from the table's settings item
 ``RETENTION_DAYS``  days until an entry expires (TTL); 0 or unset: never
 ``SETTLE_SECONDS``  the tail's settle window, default 5
-``AWS_ENDPOINT_URL``, ``AWS_REGION``  honoured by boto3 itself
+``AWS_REGION``      the region (Lambda sets it); else boto3's own AWS_DEFAULT_REGION
+``AWS_ENDPOINT_URL`` honoured by boto3 itself (a local DynamoDB, tests)
 
 Logging is for failures only: nothing on success; on a failure (5xx) the event, with its
 credentials and cookies redacted, and the stack trace. Responses never carry a stack trace.
@@ -23,6 +24,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from logsvc.errors import StoreError
 from logsvc.store import StoreUnavailable
 
 logger = logging.getLogger("logsvc.handler")
@@ -117,15 +119,20 @@ def method_not_allowed(allowed: str) -> Response:
     )
 
 
-def unavailable_response(event: dict, exc: StoreUnavailable) -> Response:
+# What a store raises when it cannot be used right now: DynamoDB throttled or unreachable
+# (StoreUnavailable), or the local SQLite file busy or unreadable (StoreError).
+UNAVAILABLE = (StoreUnavailable, StoreError)
+
+
+def unavailable_response(event: dict, exc: StoreUnavailable | StoreError) -> Response:
     """503 with Retry-After, listing what was stored before giving up; logged as a failure."""
     log_failure(event, f"store unavailable: {exc}", exc_info=exc)
     return json_response(
         503,
         {
             "errors": ["the log store is busy or unreachable; retry shortly"],
-            "stored": exc.stored,
-            "pending": exc.pending,
+            "stored": getattr(exc, "stored", []),
+            "pending": getattr(exc, "pending", []),
         },
         headers={"retry-after": str(RETRY_AFTER_SECONDS)},
     )
@@ -155,18 +162,26 @@ def env_store():
         from logsvc.store.dynamodb import DynamoDBStore
 
         try:
-            _env_store = DynamoDBStore(table, shards=shards, retention_days=retention, settle_seconds=settle)
+            _env_store = DynamoDBStore(
+                table,
+                shards=shards,
+                retention_days=retention,
+                settle_seconds=settle,
+                # Lambda sets AWS_REGION; botocore itself only reads AWS_DEFAULT_REGION.
+                region=os.environ.get("AWS_REGION") or None,
+            )
         except ValueError as exc:  # e.g. a shard count above the maximum
             raise Misconfigured(f"service misconfigured: {exc}") from None
     return _env_store
 
 
-def reset_env_store() -> None:
-    """Forget the cached store (tests change the environment)."""
+def reset() -> None:
+    """Forget the cached store and the causes already logged (tests change the environment)."""
     global _env_store
     if _env_store is not None:
         _env_store.close()
     _env_store = None
+    _logged_causes.clear()
 
 
 def _env_number(name: str, kind: type, default, *, minimum):

@@ -17,7 +17,7 @@ import json
 
 from logsvc.entry import EntryError, normalise
 from logsvc.handler import common
-from logsvc.store import ConflictError, StoreUnavailable
+from logsvc.store import ConflictError
 from logsvc.times import now_utc
 
 MAX_BATCH_ENTRIES = 500
@@ -100,7 +100,7 @@ def _put(event: dict, entries: list[dict], store):
             409,
             {"errors": [f"id already stored with different content: {', '.join(exc.ids)}"], "ids": exc.ids},
         )
-    except StoreUnavailable as exc:
+    except common.UNAVAILABLE as exc:
         return common.unavailable_response(event, exc)
 
 

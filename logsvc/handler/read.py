@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from logsvc.entry import SEVERITIES
 from logsvc.handler import common
-from logsvc.store import BadCursor, Query, StoreUnavailable
+from logsvc.store import BadCursor, Query
 from logsvc.times import TimeFormatError, format_utc, now_utc, parse_instant
 
 DEFAULT_LIMIT = 100
@@ -41,7 +41,7 @@ def handle(event: dict, store) -> dict:
         page = store.follow(cursor, query) if cursor is not None else store.recent(query)
     except BadCursor as exc:
         return common.json_response(400, {"errors": [f"cursor is not valid: {exc}"]})
-    except StoreUnavailable as exc:
+    except common.UNAVAILABLE as exc:
         return common.unavailable_response(event, exc)
     logs = [common.wire(entry) for entry in page.entries]
     return common.json_response(200, {"count": len(logs), "logs": logs, "cursor": page.cursor})
