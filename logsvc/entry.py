@@ -19,6 +19,7 @@ SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 FIELDS = ("id", "dateTime", "severity", "message", "source")
 _FIELD_SET = frozenset(FIELDS)
 REQUIRED = ("severity", "message")
+_REQUIRED_SET = frozenset(REQUIRED)
 MAX_ENTRY_BYTES = 10 * 1024  # one entry, serialised as compact UTF-8 JSON
 MAX_SOURCE_CHARS = 256
 MAX_FUTURE = timedelta(minutes=5)
@@ -41,13 +42,14 @@ def parse_severity(value: object, *, lenient: bool = False) -> str:
     """The wire accepts exactly info/warning/error; `lenient` (the CLI) also any case and warn/err."""
     if not isinstance(value, str):
         raise EntryError([f"severity must be one of {', '.join(SEVERITIES)}"])
-    name = value.strip().lower() if lenient else value
-    name = _SEVERITY_ALIASES.get(name, name) if lenient else name
-    if name not in SEVERITY_RANK:
-        raise EntryError(
-            [f"severity {value[:32]!r} is not one of {', '.join(SEVERITIES)}"]
-        )
-    return name
+    if value in SEVERITY_RANK:  # the common case, exact on the wire
+        return value
+    if lenient:
+        name = value.strip().lower()
+        name = _SEVERITY_ALIASES.get(name, name)
+        if name in SEVERITY_RANK:
+            return name
+    raise EntryError([f"severity {value[:32]!r} is not one of {', '.join(SEVERITIES)}"])
 
 
 def new_id() -> str:
@@ -71,12 +73,12 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
     if not isinstance(raw, dict):
         raise EntryError([f"an entry must be a JSON object, not {_json_type(raw)}"])
     problems: list[str] = []
-    unknown = [key for key in raw if key not in _FIELD_SET]
-    if unknown:
+    if not _FIELD_SET.issuperset(raw):
+        unknown = [key for key in raw if key not in _FIELD_SET]
         names = ", ".join(repr(str(key)[:40]) for key in unknown[:5])
         problems.append(f"unknown field{'s' if len(unknown) > 1 else ''} {names} (allowed: {', '.join(FIELDS)})")
-    missing = [key for key in REQUIRED if key not in raw]
-    if missing:
+    if not _REQUIRED_SET.issubset(raw):
+        missing = [key for key in REQUIRED if key not in raw]
         problems.append(f"missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
 
     entry: dict = {}  # filled in FIELDS order, so it is already in the normalised key order
