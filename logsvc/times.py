@@ -43,7 +43,10 @@ def parse_iso(text: str, *, field: str = "dateTime") -> datetime:
         raise TimeFormatError(
             f"{field} {text[:64]!r} has no time zone: add 'Z' for UTC or an offset like +01:00"
         )
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise TimeFormatError(f"{field} {text[:64]!r} is out of range in UTC") from None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -52,7 +55,10 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise TimeFormatError(f"{text!r} is not a duration (use e.g. 30s, 5m, 2h, 3d)")
     amount, unit = match.groups()
-    return timedelta(seconds=float(amount) * _UNIT_SECONDS[unit.lower()])
+    try:
+        return timedelta(seconds=float(amount) * _UNIT_SECONDS[unit.lower()])
+    except OverflowError:
+        raise TimeFormatError(f"{text!r} is too long a duration") from None
 
 
 def parse_instant(text: str, *, field: str = "time", now: datetime | None = None) -> datetime:
@@ -61,7 +67,10 @@ def parse_instant(text: str, *, field: str = "time", now: datetime | None = None
     if stripped.lower() == "now":
         return now or now_utc()
     if _RELATIVE.match(stripped):
-        return (now or now_utc()) - parse_duration(stripped)
+        try:
+            return (now or now_utc()) - parse_duration(stripped)
+        except OverflowError:
+            raise TimeFormatError(f"{field} {text[:64]!r} reaches too far back") from None
     try:
         return parse_iso(stripped, field=field)
     except TimeFormatError:

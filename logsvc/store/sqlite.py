@@ -68,7 +68,7 @@ class SQLiteStore:
             conn = sqlite3.connect(
                 self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
             # NORMAL in WAL mode is durable against process crashes and fsyncs at checkpoints.
             conn.execute("PRAGMA synchronous=NORMAL")
             # 32 MiB of page cache: random-UUID index inserts stay in memory for large stores.
@@ -76,11 +76,29 @@ class SQLiteStore:
             conn.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self._error(exc) from exc
-        conn.create_function("regexp", 2, _regexp, deterministic=True)
+        conn.create_function("regexp", 3, _regexp, deterministic=True)
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL, waiting while another process initialises the file.
+
+        Changing the journal mode answers SQLITE_BUSY at once, without the busy handler, while
+        another connection writes in rollback mode: retry until the busy timeout.
+        """
+        import time
+
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _error(self, exc: BaseException) -> StoreError:
         text = str(exc)
@@ -300,27 +318,24 @@ def _filters(query: Query, *extra: object) -> tuple[str, list]:
         clauses.append("instr(message, ?) > 0")
         params.append(query.grep)
     if query.regex is not None:
-        clauses.append("regexp(?, message)")
-        params.append(query.regex.pattern)
+        clauses.append("regexp(?, ?, message)")
+        params.extend((query.regex.pattern, query.regex.flags))
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-_compiled: dict[str, object] = {}
-
-
-def _regexp(pattern: str, text: str) -> bool:
+def _regexp(pattern: str, flags: int, text: str) -> bool:
     import re
 
-    compiled = _compiled.get(pattern)
-    if compiled is None:
-        compiled = _compiled[pattern] = re.compile(pattern)
-    return compiled.search(text) is not None
+    # re caches compiled patterns itself; the flags travel with the pattern (IGNORECASE, ...).
+    return re.compile(pattern, flags).search(text) is not None
 
 
 def _parse_cursor(cursor: str) -> int:
-    if not isinstance(cursor, str) or not cursor.startswith(_CURSOR_PREFIX) or not cursor[1:].isdigit():
+    digits = cursor[1:] if isinstance(cursor, str) and cursor.startswith(_CURSOR_PREFIX) else ""
+    # ASCII digits only, and within SQLite's 64-bit integers.
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
         raise BadCursor(f"cursor {str(cursor)[:40]!r} was not issued by a local store")
-    return int(cursor[1:])
+    return int(digits)
 
 
 __all__ = ["SQLiteStore", "BulkWriter", "SCHEMA", "FIELDS"]
