@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from logsvc.errors import LogsvcError, StoreError, UsageError
-from logsvc.store import StoreUnavailable
+from logsvc.store import StoreMisconfigured, StoreUnavailable
 
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 _BAD_CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId",
@@ -21,12 +21,12 @@ def dynamodb_client(settings):
     """A DynamoDB client for the profile, region and endpoint in `settings`."""
     from logsvc.store.dynamodb import make_client
 
-    with translate():
-        if settings["aws_profile"]:
-            import boto3
+    import boto3
 
-            boto3.setup_default_session(profile_name=settings["aws_profile"])
-        return make_client(settings["region"], settings["endpoint_url"])
+    with translate():
+        # A session of our own: it reads the AWS environment as it is now, profile included.
+        session = boto3.session.Session(profile_name=settings["aws_profile"])
+        return make_client(settings["region"], settings["endpoint_url"], session=session)
 
 
 @contextmanager
@@ -36,6 +36,11 @@ def translate(table: str | None = None) -> Iterator[None]:
 
     try:
         yield
+    except StoreMisconfigured as exc:
+        # The store gave up at once on an error retrying cannot fix: give its hint.
+        if isinstance(exc.__cause__, boto.ClientError):
+            raise _client_error(exc.__cause__, table) from None
+        raise StoreError(str(exc)) from None
     except boto.NoRegionError:
         raise UsageError("no AWS region is configured",
                          hint="set AWS_REGION, `logsvc config set region REGION`, or pass --region") from None

@@ -108,6 +108,7 @@ StoreOpt = Annotated[
     Optional[Path], typer.Option("--store", help="Local store file (default: logs.db in LOGSVC_HOME or the data folder).",
                                  show_default=False, dir_okay=False)
 ]
+TableOpt = Annotated[Optional[str], typer.Option("--table", help="DynamoDB table name (target dynamodb).", show_default=False)]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Config profile to use.", show_default=False)]
 ColorOpt = Annotated[Color, typer.Option("--color", help="Colour: auto (terminal, honours NO_COLOR), always, never.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json, jsonl or raw.")]
@@ -128,6 +129,8 @@ def _settings(target: Target | None, store: Path | None, profile: str | None, **
     flags = {"target": target.value if target else None, "store": str(store) if store else None, **extra}
     if store and not target:
         flags["target"] = "local"  # --store names a local file: it implies the local target
+    elif extra.get("table") and not target:
+        flags["target"] = "dynamodb"  # likewise --table names a DynamoDB table
     return resolve(flags, profile=profile)
 
 
@@ -186,6 +189,7 @@ def send(
     output: Annotated[SendOutput, typer.Option("--output", "-o", help="id (the stored id) or json (the stored entry).")] = SendOutput.id,
     target: TargetOpt = None,
     store: StoreOpt = None,
+    table: TableOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Send one log entry, or many from a file or stdin (JSON Lines, or plain lines with --lines)."""
@@ -196,7 +200,7 @@ def send(
     if bulk_path is not None:
         if message not in (None, "-"):
             raise UsageError("give either a MESSAGE or --file, not both")
-        _send_bulk(bulk_path, lines, severity, host, skip_invalid, target, store, profile)
+        _send_bulk(bulk_path, lines, severity, host, skip_invalid, target, store, table, profile)
         return
     if message is None:
         raise UsageError("missing MESSAGE", hint="logsvc send --severity error \"disk full\", or --file PATH")
@@ -211,7 +215,7 @@ def send(
         raise InvalidInputError("; ".join(exc.problems)) from None
     from logsvc import delivery
 
-    settings = _settings(target, store, profile)
+    settings = _settings(target, store, profile, table=table)
     backend = _open(settings)
     try:
         delivery.put(backend, [entry], delivery.spool_for(settings))
@@ -235,7 +239,7 @@ def _hostname() -> str:
 
 
 def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid: bool,
-               target, store, profile) -> None:
+               target, store, table, profile) -> None:
     from logsvc.bulk import read_entries, send_stream
     from logsvc.entry import EntryError, parse_severity
     from logsvc.output import error, notice
@@ -254,7 +258,7 @@ def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid
         total = os.fstat(stream.fileno()).st_size
     from logsvc.delivery import spool_for
 
-    settings = _settings(target, store, profile)
+    settings = _settings(target, store, profile, table=table)
     backend = _open(settings)
     items = read_entries(stream, plain=plain, severity=level, source=source)
     try:
@@ -336,13 +340,14 @@ def recent(
     color: ColorOpt = Color.auto,
     target: TargetOpt = None,
     store: StoreOpt = None,
+    table: TableOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Show the most recent entries, newest first."""
     from logsvc.output import Renderer
 
     query = _query(limit, severity, since, until, grep, regex)
-    backend = _open_store(target, store, profile)
+    backend = _open_store(target, store, profile, table=table)
     try:
         page = backend.recent(query)
     finally:
@@ -368,6 +373,7 @@ def tail(
     color: ColorOpt = Color.auto,
     target: TargetOpt = None,
     store: StoreOpt = None,
+    table: TableOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Show the last entries oldest first; with --follow, keep printing new ones as they arrive."""
@@ -384,7 +390,7 @@ def tail(
     if not follow and (max_entries or idle_timeout or cursor_file):
         raise UsageError("--max-entries, --idle-timeout and --cursor go with --follow")
     renderer = Renderer(output.value, color=color.value, utc=utc)
-    backend = _open_store(target, store, profile)
+    backend = _open_store(target, store, profile, table=table)
     try:
         cursor = _read_cursor(cursor_file) if cursor_file else None
         if cursor is None:
@@ -488,13 +494,14 @@ def serve(
 def status(
     target: TargetOpt = None,
     store: StoreOpt = None,
+    table: TableOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Show the active profile and target, and how many entries wait in the spool."""
     from logsvc.delivery import spool_for
     from logsvc.spool import all_spools
 
-    settings = _settings(target, store, profile)
+    settings = _settings(target, store, profile, table=table)
     where = settings.store_path() if settings["target"] == "local" else (
         settings["ingest_url"] if settings["target"] == "url" else settings["table"])
     sys.stdout.write(f"profile: {settings.profile}\ntarget:  {settings['target']} ({where})\n")
@@ -509,12 +516,13 @@ def status(
 @app.command()
 def flush(
     target: TargetOpt = None,
+    table: TableOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Deliver the entries spooled for the active target; what is delivered leaves the spool."""
     from logsvc.delivery import spool_for
 
-    settings = _settings(target, None, profile)
+    settings = _settings(target, None, profile, table=table)
     spool = spool_for(settings)
     if spool is None:
         sys.stderr.write("the local target needs no spool: nothing to flush\n")
@@ -619,7 +627,6 @@ def config_list() -> None:
 table_app = typer.Typer(help="Create or delete a DynamoDB table with the service's schema.", no_args_is_help=True)
 app.add_typer(table_app, name="table")
 
-TableOpt = Annotated[Optional[str], typer.Option("--table", help="Table name (default: the profile's).", show_default=False)]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region.", show_default=False)]
 EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint-url", help="DynamoDB endpoint URL.", show_default=False)]
 
@@ -679,12 +686,13 @@ def doctor(
     canary: Annotated[bool, typer.Option("--canary/--no-canary", help="Write a canary entry and read it back.")] = True,
     target: TargetOpt = None,
     store: StoreOpt = None,
+    table: TableOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Check the active profile end to end: configuration, credentials, reach, a canary round trip."""
     from logsvc.doctor import run_checks
 
-    settings = _settings(target, store, profile)
+    settings = _settings(target, store, profile, table=table)
     failed = False
     for check in run_checks(settings, canary=canary):
         mark = "ok  " if check.ok else ("skip" if check.ok is None else "FAIL")

@@ -131,6 +131,12 @@ def resolve(flags: dict[str, str | None] | None = None, *, profile: str | None =
             values[key], origins[key] = str(table[key]), f"profile {name}"
         else:
             values[key], origins[key] = default, "default"
+    if values["region"] is None:
+        # botocore reads only AWS_DEFAULT_REGION; operators set AWS_REGION too (the CLI v2 reads both).
+        for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            if os.environ.get(variable):
+                values["region"], origins["region"] = os.environ[variable], f"env {variable}"
+                break
     _check(values)
     return Resolved(name, values, origins)
 

@@ -95,5 +95,17 @@ class StoreUnavailable(StoreFailure):
         self.pending = pending or []
 
 
+class StoreMisconfigured(StoreUnavailable):
+    """The store cannot be used until someone fixes it (no such table, access denied, bad keys).
+
+    Retrying does not help, so clients report it rather than spool or back off. `code` is the
+    service's error code.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class BadCursor(StoreFailure):
     """A cursor this store did not issue, or one that is corrupt."""

@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from logsvc.entry import FIELDS, SEVERITIES, at_least, same_content
-from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, StoreUnavailable
+from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, StoreMisconfigured, StoreUnavailable
 from logsvc.times import UTC, format_utc, now_utc
 
 INDEX_NAME = "ByTime"
@@ -143,11 +143,13 @@ def make_client(
     *,
     connect_timeout: float = 2.0,
     read_timeout: float = 5.0,
+    session=None,
     **client_kwargs,
 ):
     """A low-level DynamoDB client whose own retries are off: the store retries, within its budget.
 
-    `client_kwargs` go to ``boto3.client`` (e.g. credentials for a local endpoint).
+    `session` is a boto3 Session (default: boto3's default session); `client_kwargs` go to
+    its ``client`` (e.g. credentials for a local endpoint).
     """
     import boto3
     from botocore.config import Config
@@ -160,7 +162,9 @@ def make_client(
         tcp_keepalive=True,
         max_pool_connections=32,
     )
-    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config, **client_kwargs)
+    return (session or boto3).client(
+        "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config, **client_kwargs
+    )
 
 
 def create_table(client, table_name: str, shards: int = 1) -> bool:
@@ -249,7 +253,7 @@ class DynamoDBStore:
         try:
             self._shard_count()  # may read the settings item; fail before writing anything
         except StoreUnavailable as exc:
-            raise StoreUnavailable(str(exc), stored=[], pending=list(dict.fromkeys(e["id"] for e in entries))) from exc
+            raise _progress(exc, stored=[], pending=list(dict.fromkeys(e["id"] for e in entries)))
         if len(entries) == 1:
             return self._put_one(entries[0], deadline)
         return self._put_batch(entries, deadline)
@@ -320,14 +324,14 @@ class DynamoDBStore:
                 if _error_code(exc) != "ConditionalCheckFailedException":
                     raise
             except StoreUnavailable as exc:
-                raise StoreUnavailable(str(exc), stored=[], pending=[entry["id"]]) from exc
+                raise _progress(exc, stored=[], pending=[entry["id"]])
             else:
                 return PutResult(stored=[entry["id"]])
             try:
                 found = self._call("get_item", deadline, TableName=self.table_name,
                                    Key={_ID: {"S": entry["id"]}}, ConsistentRead=True)
             except StoreUnavailable as exc:
-                raise StoreUnavailable(str(exc), stored=[], pending=[entry["id"]]) from exc
+                raise _progress(exc, stored=[], pending=[entry["id"]])
             if "Item" not in found:
                 continue
             existing = _entry_of(found["Item"])
@@ -351,7 +355,7 @@ class DynamoDBStore:
         try:
             existing = self._batch_get(list(unique), deadline)
         except StoreUnavailable as exc:
-            raise StoreUnavailable(str(exc), stored=[], pending=list(unique)) from exc
+            raise _progress(exc, stored=[], pending=list(unique))
         replayed = []
         for entry_id, entry in unique.items():
             if entry_id in existing:
@@ -372,7 +376,7 @@ class DynamoDBStore:
             except StoreUnavailable as exc:
                 done = set(stored)
                 pending = [entry["id"] for entry in to_write if entry["id"] not in done]
-                raise StoreUnavailable(str(exc), stored=stored, pending=pending) from exc
+                raise _progress(exc, stored=stored, pending=pending)
         return PutResult(stored=stored, replayed=replayed)
 
     def _batch_get(self, ids: list[str], deadline: float) -> dict[str, dict | None]:
@@ -543,7 +547,7 @@ class DynamoDBStore:
                 code = _error_code(exc)
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
                 if code in _UNAVAILABLE_CODES:
-                    raise StoreUnavailable(f"DynamoDB table {self.table_name!r} cannot be used: {code}") from exc
+                    raise StoreMisconfigured(f"DynamoDB table {self.table_name!r} cannot be used: {code}", code) from exc
                 if code not in _RETRYABLE_CODES and status < 500:
                     raise
                 failure = f"{code or status}"
@@ -568,6 +572,12 @@ class DynamoDBStore:
 
 
 # -- items, cursors and small helpers -------------------------------------------------------------
+
+
+def _progress(exc: StoreUnavailable, *, stored: list[str], pending: list[str]) -> StoreUnavailable:
+    """`exc`, now saying which ids were stored and which were not (its type kept)."""
+    exc.stored, exc.pending = stored, pending
+    return exc
 
 
 def _text(item: dict, name: str) -> str | None:
