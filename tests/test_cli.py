@@ -300,17 +300,3 @@ def test_follow_jsonl_is_flushed_line_by_line_into_a_pipe():
         out, err = follower.communicate(timeout=30)
     assert follower.returncode == ExitCode.INTERRUPTED
     assert b"Traceback" not in err
-
-
-def test_send_on_the_local_default_imports_no_rich_httpx_or_boto3():
-    code = (
-        "import sys, runpy\n"
-        "sys.argv = ['logsvc', 'send', 'import check']\n"
-        "try:\n    runpy.run_module('logsvc', run_name='__main__')\n"
-        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'httpx', 'boto3', 'botocore', 'pydantic'})\n"
-        "print('HEAVY:' + ','.join(heavy))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "HEAVY:"

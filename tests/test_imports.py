@@ -1,0 +1,53 @@
+"""Import hygiene: each command imports only what it uses (start-up is most of a command's time)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from logsvc.serve import LocalServer
+from logsvc.store.sqlite import SQLiteStore
+from tests.conftest import ROOT
+
+HEAVY = {"rich", "httpx", "boto3", "botocore", "pydantic"}
+
+
+def heavy_imports(args: list[str], env: dict) -> set[str]:
+    """The heavy top-level packages that `logsvc ARGS` imported, run in a fresh interpreter."""
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['logsvc', *{args!r}]\n"
+        "try:\n    runpy.run_module('logsvc', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        f"print('HEAVY:' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r}))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("HEAVY:")
+    return set(filter(None, line[len("HEAVY:"):].split(",")))
+
+
+@pytest.fixture
+def served(tmp_path):
+    server = LocalServer(SQLiteStore(tmp_path / "served.db")).start()
+    yield {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": server.ingest_url, "LOGSVC_READ_URL": server.read_url}
+    server.stop()
+
+
+def test_local_send_and_json_output_import_nothing_heavy():
+    assert heavy_imports(["send", "x"], {}) == set()
+    assert heavy_imports(["recent", "-o", "jsonl"], {}) == set()
+
+
+def test_local_table_output_imports_rich_only():
+    assert heavy_imports(["recent"], {}) == {"rich"}
+
+
+def test_url_target_imports_httpx_but_not_rich_or_boto3(served):
+    assert heavy_imports(["send", "x"], served) == {"httpx"}
+    assert heavy_imports(["recent", "-o", "json"], served) == {"httpx"}
