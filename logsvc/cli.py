@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from logsvc import __version__
@@ -44,23 +45,31 @@ class Target(str, Enum):
 
 
 class _Group(TyperGroup):
-    """Turns LogsvcError (and stray exceptions) into one line on stderr and an exit code."""
+    """The one place exceptions become a line on stderr and an exit code; --debug re-raises."""
 
     def invoke(self, ctx):
         from logsvc.store import StoreFailure
 
         try:
             return super().invoke(ctx)
-        except (LogsvcError, StoreFailure) as exc:
-            if _debug(ctx):
-                raise
-            _fail(exc if isinstance(exc, LogsvcError) else from_store_failure(exc))
+        except (typer.Exit, typer.Abort, click_exceptions.ClickException):
+            raise  # Typer's own: usage errors and explicit exits
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             # A reader such as `head` went away: not an error worth a message.
             sys.stderr.close()
             raise typer.Exit(int(ExitCode.OK)) from None
+        except (LogsvcError, StoreFailure) as exc:
+            if _debug(ctx):
+                raise
+            _fail(exc if isinstance(exc, LogsvcError) else from_store_failure(exc))
+        except Exception as exc:
+            # A bug: name it in one line rather than hide it; --debug shows the traceback.
+            if _debug(ctx):
+                raise
+            _fail(LogsvcError(f"unexpected {type(exc).__name__}: {exc}",
+                              hint="run with --debug for the traceback, and please report it"))
 
 
 def _fail(exc: LogsvcError) -> None:

@@ -76,6 +76,8 @@ class FunctionUrlStore:
         return result
 
     def recent(self, query: Query) -> Page:
+        if query.limit > 1000:
+            raise UsageError("the read URL returns at most 1000 entries a request", hint="use --limit 1000 or less")
         answer = _json(self._request("GET", self._read_url(query)))
         return Page(self._filter(answer.get("logs", []), query), answer.get("cursor", ""))
 

@@ -300,3 +300,18 @@ def test_follow_jsonl_is_flushed_line_by_line_into_a_pipe():
         out, err = follower.communicate(timeout=30)
     assert follower.returncode == ExitCode.INTERRUPTED
     assert b"Traceback" not in err
+
+
+def test_a_bug_is_one_line_naming_it_and_debug_shows_the_traceback(monkeypatch):
+    import logsvc.targets
+
+    def broken(settings):
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(logsvc.targets, "open_store", broken)
+    result = invoke("recent")
+    assert result.exit_code == ExitCode.ERROR
+    assert result.stderr.splitlines()[0] == "error: unexpected ZeroDivisionError: simulated bug"
+    assert "--debug" in result.stderr and "Traceback" not in result.stderr
+    debug = runner.invoke(app, ["--debug", "recent"])
+    assert isinstance(debug.exception, ZeroDivisionError)
