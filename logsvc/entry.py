@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -26,6 +27,12 @@ MAX_FUTURE = timedelta(minutes=5)
 
 # Everything but message and source, serialised, with room to spare: keys, id, time, severity.
 _FIXED_BYTES = 160
+# The textual forms of a UUID: 8-4-4-4-12 hex digits or 32 in a row, optionally in braces or
+# after urn:uuid:. uuid.UUID alone is laxer (it drops any '+', '-' or braces it finds).
+_UUID_TEXT = re.compile(
+    r"(?:urn:uuid:)?(\{)?[0-9a-f]{8}(-?)[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{12}(?(1)\})",
+    re.IGNORECASE,
+)
 _SEVERITY_ALIASES = {"warn": "warning", "err": "error"}
 
 
@@ -88,11 +95,10 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
         entry["id"] = new_id()
     elif not isinstance(raw_id, str):
         problems.append("id must be a UUID string")
+    elif _UUID_TEXT.fullmatch(raw_id):
+        entry["id"] = str(uuid.UUID(raw_id))
     else:
-        try:
-            entry["id"] = str(uuid.UUID(raw_id))
-        except ValueError:
-            problems.append(f"id {raw_id[:64]!r} is not a UUID")
+        problems.append(f"id {raw_id[:64]!r} is not a UUID")
 
     current = now or now_utc()
     if "dateTime" not in raw:

@@ -539,3 +539,12 @@ def test_several_problems_reported_together():
     # The exception text carries every problem too.
     for problem in error.problems:
         assert problem in str(error)
+
+
+@pytest.mark.parametrize(
+    "lax",
+    ["+2345678123456781234567812345678", "{a1b2c3d4-e5f6-4789-abcd-ef0123456789", "a1b2c3d4e5f6-4789-abcd-ef0123456789",
+     "a1b2c3d4-e5f6-4789-abcd-ef012345678g", " a1b2c3d4-e5f6-4789-abcd-ef0123456789", "urn:uuid:{a1b2c3d4e5f64789abcdef0123456789"],
+)
+def test_strings_uuid_module_would_stretch_into_a_uuid_are_rejected(lax):
+    assert names(rejected(valid(id=lax)).problems, "id")
