@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 
 import pytest
@@ -39,7 +40,13 @@ def test_send_recent_and_tail_on_a_real_table():
     try:
         sent = run_logsvc("send", "-s", "error", "real aws", env=env)
         assert sent.returncode == 0, sent.stderr
-        shown = run_logsvc("recent", "-o", "jsonl", env=env)
-        assert [json.loads(line)["message"] for line in shown.stdout.splitlines()] == ["real aws"]
+        deadline = time.monotonic() + 15  # the time index is eventually consistent
+        while True:
+            shown = run_logsvc("recent", "-o", "jsonl", env=env)
+            messages = [json.loads(line)["message"] for line in shown.stdout.splitlines()]
+            if messages or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert messages == ["real aws"]
     finally:
         assert run_logsvc("table", "delete", "--table", table, "--yes", env=env, timeout=300).returncode == 0
