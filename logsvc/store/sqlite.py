@@ -211,12 +211,7 @@ class SQLiteStore:
             f"SELECT {_COLUMNS} FROM entries {where} "
             "ORDER BY date_time DESC, id DESC LIMIT ?"
         )
-        with self._transaction("DEFERRED") as conn:
-            try:
-                rows = conn.execute(sql, (*params, query.limit)).fetchall()
-                last = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
-            except sqlite3.DatabaseError as exc:
-                raise self._error(exc) from exc
+        rows, last = self._read(sql, (*params, query.limit))
         return Page([_row_to_entry(row) for row in rows], f"{_CURSOR_PREFIX}{last}")
 
     def follow(self, cursor: str, query: Query) -> Page:
@@ -224,15 +219,20 @@ class SQLiteStore:
         after = _parse_cursor(cursor)
         where, params = _filters(query, "seq > ?", [after])
         sql = f"SELECT seq, {_COLUMNS} FROM entries {where} ORDER BY seq LIMIT ?"
-        with self._transaction("DEFERRED") as conn:
-            try:
-                rows = conn.execute(sql, (*params, query.limit)).fetchall()
-                last = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
-            except sqlite3.DatabaseError as exc:
-                raise self._error(exc) from exc
+        rows, last = self._read(sql, (*params, query.limit))
         # A full page may stop short of the newest entry: continue right after it.
         position = rows[-1][0] if len(rows) == query.limit else max(last, after)
         return Page([_row_to_entry(row[1:]) for row in rows], f"{_CURSOR_PREFIX}{position}")
+
+    def _read(self, sql: str, params: tuple) -> tuple[list[tuple], int]:
+        """Rows of `sql` and the newest sequence number, from one snapshot."""
+        with self._transaction("DEFERRED") as conn:
+            try:
+                rows = conn.execute(sql, params).fetchall()
+                last = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from exc
+        return rows, last
 
     def count(self) -> int:
         with self._transaction("DEFERRED") as conn:
