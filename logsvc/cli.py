@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -414,17 +415,37 @@ def tail(
         query.limit = 1000
         follower = Follower(backend, query, cursor, interval=interval, until=stop_at,
                             max_entries=max_entries, idle_timeout=idle)
+        printed = None
+        whole_line = _interrupts_wait if cursor_file else nullcontext
         try:
             for item in follower:
                 if isinstance(item, Notice):
                     notice(item.message, color=color.value)
-                else:
+                    continue
+                with whole_line():
+                    printed = item
                     renderer.entry(item)
         finally:
             if cursor_file:
-                _write_cursor(cursor_file, follower.cursor)
+                _write_cursor(cursor_file, follower.position_after(printed))
     finally:
         backend.close()
+
+
+@contextmanager
+def _interrupts_wait():
+    """Hold Ctrl-C until the block is done, so the saved cursor matches the lines printed."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _read_cursor(path: Path) -> str | None:
@@ -540,19 +561,21 @@ def flush(
     if not waiting:
         sys.stderr.write("nothing to flush\n")
         return
+    from logsvc.delivery import FlushReport, flush as deliver_spool
+
     backend = _open(settings)
-    delivered = 0
-
-    def deliver(batch: list[dict]) -> None:
-        nonlocal delivered
-        backend.put(batch)
-        delivered += len(batch)
-
+    report = FlushReport()
     try:
-        spool.flush(deliver)
+        deliver_spool(backend, spool, report)
     finally:
         backend.close()
-        sys.stderr.write(f"delivered {delivered}, {spool.count()} still spooled\n")
+        sys.stderr.write(f"delivered {report.delivered}, {spool.count()} still spooled\n")
+    if report.rejected:
+        raise InvalidInputError(
+            f"{len(report.rejected)} spooled entr{'y has an id' if len(report.rejected) == 1 else 'ies have ids'} "
+            f"the target holds with other content: {', '.join(report.rejected[:5])}",
+            hint=f"they were moved to {report.rejected_file}; send them again with new ids if they matter",
+        )
 
 
 # -- config --------------------------------------------------------------------------------------

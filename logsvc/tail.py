@@ -46,6 +46,7 @@ class Follower:
         self.sleep = sleep
         self.wall = wall
         self.delivered = 0
+        self._page = None  # the page being yielded; `cursor` is still the position before it
 
     def __iter__(self) -> Iterator[dict | Notice]:
         last_activity = self.clock()
@@ -61,14 +62,17 @@ class Follower:
                 self.sleep(backoff)
                 continue
             backoff = 0.0
+            self._page = page
             for entry in page.entries:
                 yield entry
                 self.delivered += 1
                 if self.max_entries is not None and self.delivered >= self.max_entries:
                     # Stop mid-page: the cursor must point right after this entry, not the page.
                     self.cursor = self._cursor_after(page, entry)
+                    self._page = None
                     return
             self.cursor = page.cursor
+            self._page = None
             if page.entries:
                 last_activity = self.clock()
                 if len(page.entries) >= self.query.limit:
@@ -76,6 +80,20 @@ class Follower:
             elif self.idle_timeout is not None and self.clock() - last_activity >= self.idle_timeout:
                 return
             self.sleep(self.interval)
+
+    def position_after(self, handled: dict | None) -> str:
+        """The cursor to save when the caller stops right after handling `handled`.
+
+        Mid-page (Ctrl-C while printing), that is just after `handled`, not after the whole
+        page nor before it: a resumed tail then repeats nothing and misses nothing.
+        """
+        page = self._page
+        if page is None or handled is None or not any(entry is handled for entry in page.entries):
+            return self.cursor
+        try:
+            return self._cursor_after(page, handled)
+        except self.transient:
+            return self.cursor  # the target is down: repeating a few lines beats missing any
 
     def _cursor_after(self, page, entry: dict) -> str:
         if entry is page.entries[-1]:

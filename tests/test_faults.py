@@ -151,9 +151,6 @@ def test_server_really_stopped_after_two_batches_then_restarted(tmp_path, backen
     assert b"spooled: 0 entries" in status.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="bug: logsvc/cli.py flush + logsvc/spool.py Spool.flush stop at the first batch "
-                   "the target refuses; one spooled id that meanwhile exists with other content (409) keeps every "
-                   "other spooled entry from ever being delivered")
 def test_one_conflicting_spooled_entry_does_not_block_the_rest_of_the_spool(tmp_path, backends):
     backend = backends(tmp_path)
     env = backend.env()
@@ -279,7 +276,7 @@ def test_tail_follow_resumes_after_sigint_with_its_cursor_file(tmp_path, backend
     batch_a = [{"id": str(uuid.uuid4()), "severity": "info", "message": f"a {n}"} for n in range(5)]
     assert cli(env, "send", "--file", str(write_file(tmp_path, "a.jsonl", batch_a))).exit_code == 0
     first.wait_for(lambda: len(first.out) >= 6, 30, "batch a")
-    time.sleep(0.3)  # a few polls: the page is finished (an interrupt mid-page is the xfail case below)
+    time.sleep(0.3)  # a few polls: the page is finished (an interrupt mid-page is the case below)
     first.interrupt()
     assert first.wait(20) == ExitCode.INTERRUPTED
     assert cursor.read_text().strip()
@@ -293,9 +290,6 @@ def test_tail_follow_resumes_after_sigint_with_its_cursor_file(tmp_path, backend
     assert_exactly_once(backend.stored(), union)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: logsvc/tail.py Follower updates its cursor only after a whole page, so a "
-                   "follower interrupted mid-page saves a cursor before entries it already printed; the next run "
-                   "prints them again")
 def test_tail_follow_interrupted_mid_page_does_not_repeat_printed_entries(tmp_path, monkeypatch):
     from logsvc import output
 
