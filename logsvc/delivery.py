@@ -12,9 +12,9 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-from logsvc.errors import SpooledError
+from logsvc.errors import InvalidInputError, SpooledError
 from logsvc.spool import Spool
-from logsvc.store import PutResult, StoreUnavailable
+from logsvc.store import ConflictError, PutResult, StoreUnavailable
 
 CHUNK = 500
 
@@ -52,6 +52,40 @@ def _spooled(spool: Spool, entries: list[dict], stored: set[str], exc: StoreUnav
     )
 
 
+class FlushReport:
+    """What `flush` did: entries delivered, and those set aside because their id clashes."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.rejected: list[str] = []
+        self.rejected_file = None
+
+
+def flush(backend, spool: Spool, report: FlushReport) -> None:
+    """Deliver the spool, counting in `report` (also when it stops part-way by raising).
+
+    An entry whose id the target holds with other content can never be delivered: it goes to a
+    `.rejected.jsonl` file beside the spool and the rest carries on.
+    """
+
+    def deliver(batch: list[dict]) -> None:
+        while batch:
+            try:
+                backend.put(batch)
+            except ConflictError as exc:
+                clashing = set(exc.ids)
+                report.rejected_file = spool.reject([entry for entry in batch if entry["id"] in clashing])
+                report.rejected.extend(entry["id"] for entry in batch if entry["id"] in clashing)
+                batch = [entry for entry in batch if entry["id"] not in clashing]
+                if not clashing:
+                    raise  # a conflict that names no id: nothing to set aside, stop here
+                continue
+            report.delivered += len(batch)
+            return
+
+    spool.flush(deliver)
+
+
 class RemoteBulk:
     """Bulk writes for remote targets: stage to a temporary file, send in batches of 500 at the end.
 
@@ -83,6 +117,14 @@ class RemoteBulk:
     def _send(self, batch: list[dict]) -> None:
         try:
             result = self._backend.put(batch)
+        except ConflictError as exc:
+            if not self.stored and not self.replayed:
+                raise
+            # Earlier batches are in: say so, since the local store's "nothing stored" does not hold.
+            raise InvalidInputError(
+                f"{exc}; the {self.stored + self.replayed} entries sent before it are stored, the rest are not",
+                hint="fix or drop the conflicting lines and send the file again: stored entries are replayed harmlessly",
+            ) from exc
         except StoreUnavailable as exc:
             if self._spool is None:
                 raise

@@ -60,6 +60,15 @@ class Spool:
             finally:
                 os.close(fd)
 
+    def reject(self, entries: list[dict]) -> Path:
+        """Keep entries the target refused for good (an id stored with other content) out of the way."""
+        rejected = self.path.with_suffix(".rejected.jsonl")
+        with open(rejected, "a", encoding="utf-8") as out:
+            out.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
+            out.flush()
+            os.fsync(out.fileno())
+        return rejected
+
     def count(self) -> int:
         try:
             with open(self.path, "rb") as spooled:
