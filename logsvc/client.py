@@ -79,17 +79,48 @@ class FunctionUrlStore:
         if query.limit > 1000:
             raise UsageError("the read URL returns at most 1000 entries a request", hint="use --limit 1000 or less")
         answer = _json(self._request("GET", self._read_url(query)))
-        return Page(self._filter(answer.get("logs", []), query), answer.get("cursor", ""))
+        if query.regex is None:
+            return Page(answer.get("logs", []), answer.get("cursor", ""))
+        return Page(self._regex_matches(query, answer), answer.get("cursor", ""))
 
     def follow(self, cursor: str, query: Query) -> Page:
         answer = _json(self._request("GET", self._read_url(query, cursor=cursor)))
-        return Page(self._filter(answer.get("logs", []), query), answer.get("cursor", cursor))
+        logs = answer.get("logs", [])
+        if query.regex is not None:
+            logs = [entry for entry in logs if query.regex.search(entry.get("message", ""))]
+        return Page(logs, answer.get("cursor", cursor))
+
+    def _regex_matches(self, query: Query, answer: dict) -> list[dict]:
+        """The newest `limit` entries matching the regex, which the service cannot apply.
+
+        Reads pages of 1000 backwards in time (`until` just past the oldest entry seen, the ids
+        seen at that instant skipped) until enough match or the entries run out.
+        """
+        from datetime import datetime, timedelta
+
+        from logsvc.times import format_utc
+
+        matches: list[dict] = []
+        seen_at_edge: set[str] = set()
+        while True:
+            logs = answer.get("logs", [])
+            fresh = [entry for entry in logs if entry["id"] not in seen_at_edge]
+            matches.extend(entry for entry in fresh if query.regex.search(entry.get("message", "")))
+            if len(matches) >= query.limit or len(logs) < 1000 or not fresh:
+                return matches[: query.limit]
+            oldest = logs[-1]["dateTime"]
+            seen_at_edge = {entry["id"] for entry in logs if entry["dateTime"] == oldest}
+            # `until` is exclusive: one microsecond on re-reads the oldest instant, whose ids we skip.
+            until = format_utc(datetime.fromisoformat(oldest) + timedelta(microseconds=1))
+            older = Query(limit=1000, min_severity=query.min_severity, since=query.since, until=until,
+                          grep=query.grep)
+            answer = _json(self._request("GET", self._read_url(older)))
 
     # -- HTTP --------------------------------------------------------------------------------
 
     def _read_url(self, query: Query, cursor: str | None = None) -> str:
         params: list[tuple[str, str]] = []
-        # A regex is applied here, not by the service: ask for a full page and filter it.
+        # A regex is applied here, not by the service: ask for full pages and filter them.
         params.append(("limit", str(1000 if query.regex is not None else min(query.limit, 1000))))
         if query.min_severity:
             params.append(("severity", query.min_severity))
@@ -104,12 +135,6 @@ class FunctionUrlStore:
         base = self._need(self.read_url, "read_url")
         # Encode once, RFC 3986 style, and send exactly this string: it is what gets signed.
         return f"{base}?{urlencode(params, quote_via=quote, safe='')}"
-
-    @staticmethod
-    def _filter(entries: list[dict], query: Query) -> list[dict]:
-        if query.regex is None:
-            return entries
-        return [entry for entry in entries if query.regex.search(entry.get("message", ""))][: query.limit]
 
     def _request(self, method: str, url: str, body: bytes | None = None) -> httpx.Response:
         delay = self.backoff

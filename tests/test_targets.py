@@ -145,13 +145,7 @@ def test_an_id_stored_with_other_content_is_refused_and_keeps_its_content(target
     assert_exactly_once(target.stored(), with_host(expected))
 
 
-URL_REGEX_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: logsvc/client.py FunctionUrlStore applies --regex to the newest 1000 entries only "
-    "(_read_url asks for limit=1000, _filter filters that page): older matches are silently missing")
-
-
-@pytest.mark.parametrize("name", ["local", "dynamodb", pytest.param("url", marks=URL_REGEX_BUG),
-                                  pytest.param("url-iam", marks=URL_REGEX_BUG)])
+@pytest.mark.parametrize("name", ["local", "dynamodb", "url", "url-iam"])
 def test_recent_regex_finds_a_match_older_than_the_newest_1000(name, request, tmp_path):
     target = make_target(name, request, tmp_path)
     raw, expected = make_entries(1200, prefix="haystack")
@@ -162,13 +156,7 @@ def test_recent_regex_finds_a_match_older_than_the_newest_1000(name, request, tm
     assert [e["message"] for e in recent_json(target, "--grep", r"needle \d+", "--regex")] == ["needle 42"]
 
 
-REMOTE_CONFLICT_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: logsvc/delivery.py RemoteBulk sends 500-entry batches one by one; a conflicting id in a "
-    "later batch exits 3 with the local store's message although the earlier batches were stored")
-
-
-@pytest.mark.parametrize("name", ["local", pytest.param("url", marks=REMOTE_CONFLICT_BUG),
-                                  pytest.param("dynamodb", marks=REMOTE_CONFLICT_BUG)])
+@pytest.mark.parametrize("name", ["local", "url", "dynamodb"])
 def test_a_conflict_in_a_later_batch_stores_nothing_or_says_what_was_stored(name, request, tmp_path):
     target = make_target(name, request, tmp_path)
     raw, expected = make_entries(10, prefix="orig")
