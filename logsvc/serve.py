@@ -18,12 +18,16 @@ checked up front, chunked bodies counted as they arrive), a body must arrive wit
 `HEAD_TIMEOUT_SECONDS` and `MAX_HEAD_BYTES` (else the connection is closed), so a stalled or
 hostile client holds at most its own connection.
 
-Handlers are synchronous. By default they run on a small thread pool, so a handler blocked on
-the network (DynamoDB) never stalls the event loop; ``handler_threads=0`` runs them in the loop
-(see benchmarks/SERVE.md for the measurements behind the default).
+Handlers are synchronous and by default run on a bounded thread pool, not in the event loop, so a
+handler waiting on DynamoDB or on a SQLite file locked by another process stalls neither the
+other connections nor the guards above. The pool has one thread for a SQLite store (SQLite
+serialises writers; more threads only queue on its lock, and its busy handler sleeps: p99 went
+from 14 ms to 151 ms with four) and `NETWORK_STORE_HANDLER_THREADS` otherwise.
+``handler_threads=0`` runs handlers in the loop: about 15 % faster on SQLite, but one slow
+call then stalls everything. Figures: benchmarks/SERVE.md.
 
-Nothing here prints: ``run`` reports the URLs through ``on_ready`` and uvicorn's own logging is
-silenced. A handler that raises becomes a 502, as on AWS, and is logged with its traceback on
+Nothing here prints: ``run`` reports the URLs through ``on_ready``; uvicorn gets no logging
+configuration, no access log, and its loggers are set to ERROR, so bad clients leave no trace. A handler that raises becomes a 502, as on AWS, and is logged with its traceback on
 the ``logsvc.serve`` logger.
 """
 
@@ -38,6 +42,7 @@ import logging
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -55,7 +60,7 @@ HEAD_TIMEOUT_SECONDS = 10.0  # request line and headers, from the connection or 
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers together
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 SHUTDOWN_GRACE_SECONDS = 5  # in-flight requests get this long when the server stops
-DEFAULT_HANDLER_THREADS = 4
+NETWORK_STORE_HANDLER_THREADS = 8  # DynamoDB calls wait on the network: overlap them
 
 NOT_FOUND_MESSAGE = "no such path; use /ingest or /read"
 _ROUTES = ("/ingest", "/read")
@@ -66,6 +71,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# Hop-by-hop headers end at the Function URL front end: recorded events never show them.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection"})
 
 _log = logging.getLogger("logsvc.serve")
 
@@ -85,6 +92,14 @@ def is_loopback(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_loopback
+
+
+def default_handler_threads(store: Any) -> int:
+    """Handler threads for `store`: 1 for SQLite (writers are serialised anyway), else 8."""
+    sqlite = sys.modules.get("logsvc.store.sqlite")  # no import: a SQLite store has loaded it already
+    if sqlite is not None and isinstance(store, sqlite.SQLiteStore):
+        return 1
+    return NETWORK_STORE_HANDLER_THREADS
 
 
 def is_text_content_type(content_type: str | None) -> bool:
@@ -301,7 +316,7 @@ class FunctionUrlApp:
         store: Any,
         *,
         auth: Any = None,
-        handler_threads: int = DEFAULT_HANDLER_THREADS,
+        handler_threads: int | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
@@ -310,6 +325,9 @@ class FunctionUrlApp:
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self._handlers = {"/ingest": ingest_handle, "/read": read_handle}
+        if handler_threads is None:
+            handler_threads = default_handler_threads(store)
+        self.handler_threads = handler_threads
         # Threads start on first use; a bounded pool keeps a flood from spawning threads.
         self._executor = (
             ThreadPoolExecutor(handler_threads, thread_name_prefix="logsvc-handler") if handler_threads > 0 else None
@@ -374,12 +392,13 @@ class FunctionUrlApp:
 
         client = scope.get("client") or ("127.0.0.1", 0)
         server = scope.get("server") or ("127.0.0.1", 0)
-        headers.extend(_forwarding_headers(headers, client[0], server[1]))
+        forwarded = [(name, value) for name, value in headers if name not in _HOP_BY_HOP]
+        forwarded.extend(_forwarding_headers(headers, client[0], server[1]))
         event = build_event(
             method=method,
             raw_path=raw_path,
             raw_query=raw_query,
-            headers=headers,
+            headers=forwarded,
             body=body,
             source_ip=client[0],
             protocol=f"HTTP/{scope.get('http_version', '1.1')}",
@@ -388,10 +407,17 @@ class FunctionUrlApp:
         )
         try:
             result = await self._invoke(handle, event)
+        except Exception:  # a crashing function is a 502 on AWS too; logged with its traceback, not hidden
+            _log.exception("the handler for %s %s raised", method, raw_path)
+            await _send_json(send, 502, {"message": "Internal Server Error",
+                                         "errors": ["the handler raised an exception; see the server's log"]})
+            return
+        try:
             status, response_headers, response_body = http_response(result)
-        except Exception:  # a failing function is a 502 on AWS too; logged with its traceback, not hidden
-            _log.exception("the %s handler failed on %s %s", scope["path"], method, raw_path)
-            await _send_json(send, 502, {"message": "Internal Server Error", "errors": ["the handler failed"]})
+        except BadHandlerResponse as exc:
+            _log.error("the handler for %s %s returned an invalid response: %s", method, raw_path, exc)
+            await _send_json(send, 502, {"message": "Internal Server Error",
+                                         "errors": [f"the handler returned an invalid response: {exc}"]})
             return
         response_headers.append((b"content-length", str(len(response_body)).encode("ascii")))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -432,14 +458,15 @@ def build_app(
     store: Any,
     *,
     auth: Any = None,
-    handler_threads: int = DEFAULT_HANDLER_THREADS,
+    handler_threads: int | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> FunctionUrlApp:
     """The ASGI app serving /ingest and /read with the given handlers and store.
 
     `auth`: None (``AuthType: NONE``), ``"iam"`` (SigV4 with the credentials botocore finds) or
-    a `logsvc.sigv4.SigV4Verifier`. Call ``close()`` on the app when done with it.
+    a `logsvc.sigv4.SigV4Verifier`. `handler_threads`: None picks `default_handler_threads`,
+    0 runs handlers in the event loop. Call ``close()`` on the app when done with it.
     """
     return FunctionUrlApp(
         ingest_handle,
@@ -524,7 +551,8 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
     """uvicorn's httptools protocol with a deadline and a size limit on request heads.
 
     uvicorn times out idle keep-alive connections only; a client that connects and sends half a
-    request line would hold its connection (and file descriptor) forever.
+    request line would hold its connection (and file descriptor) forever. On shutdown, requests
+    whose body is still arriving are dropped instead of waited for.
     """
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -562,6 +590,14 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
         def on_headers_complete(self) -> None:
             self._stop_head_clock()
             super().on_headers_complete()
+
+        def shutdown(self) -> None:
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_started and cycle.more_body:
+                # Stopping while the body is still arriving: do not wait out the body timeout.
+                self.transport.close()
+                return
+            super().shutdown()
 
         def _count_head(self, size: int) -> None:
             self._head_bytes += size
@@ -632,7 +668,7 @@ class LocalServer:
         auth: Any = None,
         ingest_handle: Handle | None = None,
         read_handle: Handle | None = None,
-        handler_threads: int = DEFAULT_HANDLER_THREADS,
+        handler_threads: int | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
         head_timeout: float = HEAD_TIMEOUT_SECONDS,
