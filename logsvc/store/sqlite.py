@@ -73,10 +73,11 @@ class SQLiteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             # 32 MiB of page cache: random-UUID index inserts stay in memory for large stores.
             conn.execute("PRAGMA cache_size=-32768")
-            # Random-UUID index inserts dirty pages all over the file; checkpointing every 64 MiB
-            # of WAL instead of SQLite's 4 MiB copies each page once, not once per few commits
-            # (measured: 1.6x the batch write rate at 300,000 entries).
-            conn.execute("PRAGMA wal_autocheckpoint=16384")
+            # Random-UUID index inserts dirty pages all over the file; checkpointing every 16 MiB
+            # of WAL instead of SQLite's 4 MiB copies a page once rather than once every few
+            # commits (batch writes 1.3x faster at 300,000 entries). Larger intervals write faster
+            # still but stall a writer for longer at each checkpoint: p99 of `serve` went 22 -> 43 ms.
+            conn.execute("PRAGMA wal_autocheckpoint=4096")
             conn.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self._error(exc) from exc
