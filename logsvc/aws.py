@@ -1,6 +1,6 @@
 """AWS for the CLI: clients from the resolved settings, and one-line hints for AWS errors.
 
-boto3 is imported only here and in the DynamoDB store, and only when a command needs AWS.
+botocore is imported only here, in the DynamoDB store and for SigV4, and only when a command needs AWS.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ def dynamodb_client(settings):
     """A DynamoDB client for the profile, region and endpoint in `settings`."""
     from logsvc.store.dynamodb import make_client
 
-    import boto3
+    import botocore.session
 
     with translate():
         # A session of our own: it reads the AWS environment as it is now, profile included.
-        session = boto3.session.Session(profile_name=settings["aws_profile"])
+        session = botocore.session.Session(profile=settings["aws_profile"])
         return make_client(settings["region"], settings["endpoint_url"], session=session)
 
 

@@ -50,7 +50,7 @@ jitter, within a time budget (`retry_seconds`, plus at most one request timeout)
 `StoreUnavailable` lists the ids stored and those still pending. An id may be reported pending
 although stored (a timeout after the write); sending it again is a harmless replay.
 
-boto3 is imported lazily: the Lambda handlers import this module and must start fast.
+botocore is imported lazily: the Lambda handlers import this module and must start fast.
 """
 
 from __future__ import annotations
@@ -148,10 +148,11 @@ def make_client(
 ):
     """A low-level DynamoDB client whose own retries are off: the store retries, within its budget.
 
-    `session` is a boto3 Session (default: boto3's default session); `client_kwargs` go to
-    its ``client`` (e.g. credentials for a local endpoint).
+    `session` is a botocore Session (default: a new one, reading the AWS environment as it is
+    now); `client_kwargs` go to its ``create_client`` (e.g. credentials for a local endpoint).
+    botocore rather than boto3: boto3 adds imports (s3transfer) and nothing we use.
     """
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
     config = Config(
@@ -162,7 +163,7 @@ def make_client(
         tcp_keepalive=True,
         max_pool_connections=32,
     )
-    return (session or boto3).client(
+    return (session or botocore.session.get_session()).create_client(
         "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config, **client_kwargs
     )
 
@@ -457,8 +458,10 @@ class DynamoDBStore:
     def _merged(self, query: Query, *, lower: str | None, upper: str | None, ascending: bool) -> Iterator[tuple[str, dict]]:
         """(TimeId, entry) pairs of every shard with lower < TimeId < upper, merged in order."""
         shards = self._shard_count()
-        # Unfiltered, a shard contributes about limit / N entries; read a little more per page.
-        page_size = min(1000, max(16, 2 * (query.limit + shards - 1) // shards))
+        # Unfiltered, a shard contributes about limit / N entries; a quarter more saves most second
+        # pages. One shard holds them all: read exactly `limit` (each item read costs capacity).
+        per_shard = query.limit if shards == 1 else -(-query.limit * 5 // (4 * shards))
+        page_size = min(1000, max(16, per_shard))
         streams = [
             self._shard_stream(shard, query, lower=lower, upper=upper, ascending=ascending, page_size=page_size)
             for shard in range(shards)
