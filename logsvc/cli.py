@@ -119,6 +119,8 @@ StoreOpt = Annotated[
                                  show_default=False, dir_okay=False)
 ]
 TableOpt = Annotated[Optional[str], typer.Option("--table", help="DynamoDB table name (target dynamodb).", show_default=False)]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region (default: the AWS chain's).", show_default=False)]
+EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint-url", help="DynamoDB endpoint URL (a local DynamoDB-compatible server).", show_default=False)]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Config profile to use.", show_default=False)]
 ColorOpt = Annotated[Color, typer.Option("--color", help="Colour: auto (terminal, honours NO_COLOR), always, never.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json, jsonl or raw.")]
@@ -200,6 +202,8 @@ def send(
     target: TargetOpt = None,
     store: StoreOpt = None,
     table: TableOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Send one log entry, or many from a file or stdin (JSON Lines, or plain lines with --lines)."""
@@ -210,7 +214,8 @@ def send(
     if bulk_path is not None:
         if message not in (None, "-"):
             raise UsageError("give either a MESSAGE or --file, not both")
-        _send_bulk(bulk_path, lines, severity, host, skip_invalid, target, store, table, profile)
+        _send_bulk(bulk_path, lines, severity, host, skip_invalid, target, store, profile,
+                   table=table, endpoint_url=endpoint_url, region=region)
         return
     if message is None:
         raise UsageError("missing MESSAGE", hint="logsvc send --severity error \"disk full\", or --file PATH")
@@ -225,7 +230,7 @@ def send(
         raise InvalidInputError("; ".join(exc.problems)) from None
     from logsvc import delivery
 
-    settings = _settings(target, store, profile, table=table)
+    settings = _settings(target, store, profile, table=table, endpoint_url=endpoint_url, region=region)
     backend = _open(settings)
     try:
         delivery.put(backend, [entry], delivery.spool_for(settings))
@@ -249,7 +254,7 @@ def _hostname() -> str:
 
 
 def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid: bool,
-               target, store, table, profile) -> None:
+               target, store, profile, **flags) -> None:
     from logsvc.bulk import read_entries, send_stream
     from logsvc.entry import EntryError, parse_severity
     from logsvc.output import error, notice
@@ -268,7 +273,7 @@ def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid
         total = os.fstat(stream.fileno()).st_size
     from logsvc.delivery import spool_for
 
-    settings = _settings(target, store, profile, table=table)
+    settings = _settings(target, store, profile, **flags)
     backend = _open(settings)
     items = read_entries(stream, plain=plain, severity=level, source=source)
     try:
@@ -351,13 +356,15 @@ def recent(
     target: TargetOpt = None,
     store: StoreOpt = None,
     table: TableOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Show the most recent entries, newest first."""
     from logsvc.output import Renderer
 
     query = _query(limit, severity, since, until, grep, regex)
-    backend = _open_store(target, store, profile, table=table)
+    backend = _open_store(target, store, profile, table=table, endpoint_url=endpoint_url, region=region)
     try:
         page = backend.recent(query)
     finally:
@@ -384,6 +391,8 @@ def tail(
     target: TargetOpt = None,
     store: StoreOpt = None,
     table: TableOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Show the last entries oldest first; with --follow, keep printing new ones as they arrive."""
@@ -400,7 +409,7 @@ def tail(
     if not follow and (max_entries or idle_timeout or cursor_file):
         raise UsageError("--max-entries, --idle-timeout and --cursor go with --follow")
     renderer = Renderer(output.value, color=color.value, utc=utc)
-    backend = _open_store(target, store, profile, table=table)
+    backend = _open_store(target, store, profile, table=table, endpoint_url=endpoint_url, region=region)
     try:
         cursor = _read_cursor(cursor_file) if cursor_file else None
         if cursor is None:
@@ -525,13 +534,15 @@ def status(
     target: TargetOpt = None,
     store: StoreOpt = None,
     table: TableOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Show the active profile and target, and how many entries wait in the spool."""
     from logsvc.delivery import spool_for
     from logsvc.spool import all_spools
 
-    settings = _settings(target, store, profile, table=table)
+    settings = _settings(target, store, profile, table=table, endpoint_url=endpoint_url, region=region)
     where = settings.store_path() if settings["target"] == "local" else (
         settings["ingest_url"] if settings["target"] == "url" else settings["table"])
     sys.stdout.write(f"profile: {settings.profile}\ntarget:  {settings['target']} ({where})\n")
@@ -547,12 +558,14 @@ def status(
 def flush(
     target: TargetOpt = None,
     table: TableOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Deliver the entries spooled for the active target; what is delivered leaves the spool."""
     from logsvc.delivery import spool_for
 
-    settings = _settings(target, None, profile, table=table)
+    settings = _settings(target, None, profile, table=table, endpoint_url=endpoint_url, region=region)
     spool = spool_for(settings)
     if spool is None:
         sys.stderr.write("the local target needs no spool: nothing to flush\n")
@@ -659,8 +672,6 @@ def config_list() -> None:
 table_app = typer.Typer(help="Create or delete a DynamoDB table with the service's schema.", no_args_is_help=True)
 app.add_typer(table_app, name="table")
 
-RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region.", show_default=False)]
-EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint-url", help="DynamoDB endpoint URL.", show_default=False)]
 
 
 def _table_settings(table, region, endpoint_url, profile):
@@ -719,12 +730,14 @@ def doctor(
     target: TargetOpt = None,
     store: StoreOpt = None,
     table: TableOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Check the active profile end to end: configuration, credentials, reach, a canary round trip."""
     from logsvc.doctor import run_checks
 
-    settings = _settings(target, store, profile, table=table)
+    settings = _settings(target, store, profile, table=table, endpoint_url=endpoint_url, region=region)
     failed = False
     for check in run_checks(settings, canary=canary):
         mark = "ok  " if check.ok else ("skip" if check.ok is None else "FAIL")

@@ -129,3 +129,16 @@ def test_connection_failures_are_transient_and_region_is_usage():
     with pytest.raises(UsageError):
         with translate():
             raise NoRegionError()
+
+
+@pytest.mark.parametrize("how", ["flag", "AWS_ENDPOINT_URL"])
+def test_endpoint_from_the_flag_or_the_standard_aws_variable(aws_env, monkeypatch, how):
+    monkeypatch.delenv("LOGSVC_ENDPOINT_URL")
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    flag = ["--endpoint-url", aws_env] if how == "flag" else []
+    if how == "AWS_ENDPOINT_URL":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env)
+    assert invoke("table", "create", "--table", name, *flag).exit_code == 0
+    assert invoke("send", "--table", name, *flag, "via endpoint").exit_code == 0
+    shown = invoke("recent", "--table", name, *flag, "-o", "jsonl")
+    assert shown.exit_code == 0 and '"message": "via endpoint"' in shown.stdout
