@@ -73,12 +73,12 @@ def flush(backend, spool: Spool, report: FlushReport) -> None:
             try:
                 backend.put(batch)
             except ConflictError as exc:
-                clashing = set(exc.ids)
+                clashing = set(exc.ids) & {entry["id"] for entry in batch}
+                if not clashing:
+                    raise  # a conflict naming none of these ids: nothing to set aside, stop here
                 report.rejected_file = spool.reject([entry for entry in batch if entry["id"] in clashing])
                 report.rejected.extend(entry["id"] for entry in batch if entry["id"] in clashing)
                 batch = [entry for entry in batch if entry["id"] not in clashing]
-                if not clashing:
-                    raise  # a conflict that names no id: nothing to set aside, stop here
                 continue
             report.delivered += len(batch)
             return
