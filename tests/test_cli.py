@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -315,3 +316,17 @@ def test_a_bug_is_one_line_naming_it_and_debug_shows_the_traceback(monkeypatch):
     assert "--debug" in result.stderr and "Traceback" not in result.stderr
     debug = runner.invoke(app, ["--debug", "recent"])
     assert isinstance(debug.exception, ZeroDivisionError)
+
+
+@pytest.mark.parametrize(
+    "words, cword, expected",
+    [("logsvc re", 1, ["recent"]), ("logsvc recent --output ", 3, ["table", "json", "jsonl", "raw"]),
+     ("logsvc tail --fol", 2, ["--follow"])],
+)
+def test_shell_completion_offers_commands_options_and_choices(words, cword, expected):
+    script = Path(sys.executable).parent / "logsvc"  # the installed console script names the completion
+    proc = subprocess.run([str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, "_LOGSVC_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                               "COMP_CWORD": str(cword)})
+    assert proc.returncode == 0
+    assert proc.stdout.split() == expected
