@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -31,7 +30,7 @@ from _timing import LOGSVC, run_once  # noqa: E402
 def side_by_side(commands: dict[str, tuple[list[str], dict]], runs: int) -> dict[str, float]:
     """Median wall time of each command, run alternately so load affects all alike."""
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for name, (cmd, env) in commands.items():  # warm-up: caches, pyc files
+    for cmd, env in commands.values():  # warm-up: caches, pyc files
         run_once(cmd, env)
     for _ in range(runs):
         for name, (cmd, env) in commands.items():

@@ -255,7 +255,7 @@ def _hostname() -> str:
 
 def _send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid: bool,
                target, store, profile, **flags) -> None:
-    from logsvc.bulk import read_entries, send_stream
+    from logsvc.bulk import read_entries
     from logsvc.entry import EntryError, parse_severity
     from logsvc.output import error, notice
 
