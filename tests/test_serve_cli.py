@@ -10,6 +10,7 @@ import sys
 import httpx
 import pytest
 
+from dynamo_fixtures import moto_endpoint  # noqa: F401  (fixture)
 from tests.conftest import ROOT
 
 
@@ -94,3 +95,27 @@ def test_a_taken_port_is_a_usage_error_with_a_hint():
         stop(proc)
     assert second.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "--port" in second.stderr
+
+
+def test_serve_a_dynamodb_table_through_the_same_handlers(moto_endpoint, monkeypatch):
+    import uuid
+
+    from logsvc.store.dynamodb import create_table, make_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    table = f"served-{uuid.uuid4().hex[:8]}"
+    assert create_table(make_client("us-east-1", moto_endpoint), table, shards=2)
+    proc, urls = start_serve("--table", table, "--endpoint-url", moto_endpoint, "--region", "us-east-1")
+    try:
+        created = httpx.post(urls["INGEST_URL"], json=[{"severity": "warning", "message": f"batch {n}"} for n in range(3)])
+        assert created.status_code == 200 and created.json()["count"] == 3
+        listed = httpx.get(urls["READ_URL"], params={"severity": "warning"}).json()
+        assert sorted(entry["message"] for entry in listed["logs"]) == ["batch 0", "batch 1", "batch 2"]
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err
+    direct = subprocess.run([sys.executable, "-m", "logsvc", "recent", "--table", table, "--endpoint-url", moto_endpoint,
+                             "--region", "us-east-1", "-o", "jsonl"], capture_output=True, text=True, cwd=ROOT,
+                            env=dict(os.environ), timeout=60)
+    assert direct.stdout.count("\n") == 3
