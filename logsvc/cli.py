@@ -544,7 +544,7 @@ def status(
 
     settings = _settings(target, store, profile, table=table, endpoint_url=endpoint_url, region=region)
     where = settings.store_path() if settings["target"] == "local" else (
-        settings["ingest_url"] if settings["target"] == "url" else settings["table"])
+        settings["ingest_url"] if settings["target"] == "url" else settings["table"]) or "not configured"
     sys.stdout.write(f"profile: {settings.profile}\ntarget:  {settings['target']} ({where})\n")
     spool = spool_for(settings)
     waiting = spool.count() if spool else 0
