@@ -10,6 +10,16 @@ from logsvc.times import TimeFormatError, format_utc, parse_duration, parse_inst
 
 UTC = timezone.utc
 NOW = datetime(2026, 2, 9, 21, 50, 20, 123456, tzinfo=UTC)
+# Each unit once, as an operator writes them: shared by the duration and relative-instant tests.
+UNITS = [
+    ("30s", timedelta(seconds=30)),
+    ("5m", timedelta(minutes=5)),
+    ("2h", timedelta(hours=2)),
+    ("3d", timedelta(days=3)),
+    ("1w", timedelta(weeks=1)),
+    ("250ms", timedelta(milliseconds=250)),
+    ("0s", timedelta(0)),
+]
 
 
 # -- parse_duration -----------------------------------------------------------------------------
@@ -17,15 +27,8 @@ NOW = datetime(2026, 2, 9, 21, 50, 20, 123456, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     "text, expected",
-    [
-        ("30s", timedelta(seconds=30)),
-        ("5m", timedelta(minutes=5)),
-        ("2h", timedelta(hours=2)),
-        ("3d", timedelta(days=3)),
-        ("1w", timedelta(weeks=1)),
-        ("250ms", timedelta(milliseconds=250)),
+    UNITS + [
         ("1ms", timedelta(milliseconds=1)),
-        ("0s", timedelta(0)),
         ("90m", timedelta(hours=1, minutes=30)),
         ("1.5h", timedelta(minutes=90)),
         ("0.5s", timedelta(milliseconds=500)),
@@ -60,18 +63,7 @@ def test_parse_duration_absurdly_large_is_a_format_error():
 # -- parse_instant ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "text, back",
-    [
-        ("30s", timedelta(seconds=30)),
-        ("5m", timedelta(minutes=5)),
-        ("2h", timedelta(hours=2)),
-        ("3d", timedelta(days=3)),
-        ("1w", timedelta(weeks=1)),
-        ("250ms", timedelta(milliseconds=250)),
-        ("0s", timedelta(0)),
-    ],
-)
+@pytest.mark.parametrize("text, back", UNITS)
 def test_parse_instant_relative_is_now_minus_duration(text, back):
     assert parse_instant(text, now=NOW) == NOW - back
 
