@@ -21,10 +21,10 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 import httpx  # noqa: E402
 
 from logsvc import __version__
+from logsvc.entry import MAX_BATCH_ENTRIES
 from logsvc.errors import InvalidInputError, StoreError, UsageError
 from logsvc.store import ConflictError, Page, PutResult, Query, StoreUnavailable
 
-BATCH = 500
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -60,8 +60,8 @@ class FunctionUrlStore:
         """POST entries as JSON arrays of at most 500; retried requests are idempotent (client ids)."""
         url = self._need(self.ingest_url, "ingest_url")
         result = PutResult()
-        for start in range(0, len(entries), BATCH):
-            batch = entries[start : start + BATCH]
+        for start in range(0, len(entries), MAX_BATCH_ENTRIES):
+            batch = entries[start : start + MAX_BATCH_ENTRIES]
             body = json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             try:
                 response = self._request("POST", url, body=body)

@@ -12,12 +12,10 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
+from logsvc.entry import MAX_BATCH_ENTRIES
 from logsvc.errors import InvalidInputError, SpooledError
 from logsvc.spool import Spool
 from logsvc.store import ConflictError, PutResult, StoreUnavailable
-
-CHUNK = 500
-
 
 def spool_for(settings) -> Spool | None:
     """The spool of the target in `settings`; None for the local store, which needs none."""
@@ -108,7 +106,7 @@ class RemoteBulk:
         batch: list[dict] = []
         for line in self._staged:
             batch.append(json.loads(line))
-            if len(batch) == CHUNK:
+            if len(batch) == MAX_BATCH_ENTRIES:
                 self._send(batch)
                 batch = []
         if batch:

@@ -22,6 +22,7 @@ _FIELD_SET = frozenset(FIELDS)
 REQUIRED = ("severity", "message")
 _REQUIRED_SET = frozenset(REQUIRED)
 MAX_ENTRY_BYTES = 10 * 1024  # one entry, serialised as compact UTF-8 JSON
+MAX_BATCH_ENTRIES = 500  # entries in one ingest request: what the service takes, what clients send
 MAX_SOURCE_CHARS = 256
 MAX_FUTURE = timedelta(minutes=5)
 

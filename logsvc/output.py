@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from datetime import datetime
-from typing import IO, Iterable
+from typing import IO
 
 OUTPUTS = ("table", "json", "jsonl", "raw")
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -156,13 +156,6 @@ class Renderer:
             rich_console.print(table)
         else:
             rich_console.print(Text("No entries.", style="dim"))
-
-
-def write_lines(lines: Iterable[str], stream: IO[str] | None = None) -> None:
-    out = stream or sys.stdout
-    for line in lines:
-        out.write(line + "\n")
-    out.flush()
 
 
 def stderr_colour(color: str = "auto") -> bool:

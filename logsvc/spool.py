@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from logsvc.config import data_dir
-
-BATCH = 500
-
+from logsvc.entry import MAX_BATCH_ENTRIES
 
 def spool_dir() -> Path:
     return data_dir() / "spool"
@@ -94,7 +92,7 @@ class Spool:
                     for line in spooled:
                         if line.strip():
                             batch.append(line)
-                        if len(batch) == BATCH:
+                        if len(batch) == MAX_BATCH_ENTRIES:
                             deliver([json.loads(item) for item in batch])
                             delivered, batch = delivered + len(batch), []
                     if batch:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 
-from logsvc.entry import EntryError, normalise
+from logsvc.entry import MAX_BATCH_ENTRIES, EntryError, normalise
 from logsvc.handler import common
 from logsvc.store import ConflictError
 from logsvc.times import now_utc
-
-MAX_BATCH_ENTRIES = 500
 
 # Content types that cannot be a JSON body; anything else (missing, JSON, text) is read as JSON.
 _REJECTED_PREFIXES = ("multipart/", "image/", "audio/", "video/", "font/", "model/")
