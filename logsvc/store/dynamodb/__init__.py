@@ -1,0 +1,107 @@
+"""The DynamoDB store: one table, a sharded time index, exactly-once tailing over it.
+
+`DynamoDBStore` combines one module per concern:
+
+- `schema`: the table layout (`table_definition`), creating and deleting the table, the settings
+  item, `shard_of`, the client, and how an item becomes an entry;
+- `writes`: `put`, single and batch, with replay and conflict checks;
+- `reads`: the sharded read merge, `recent`, `follow` and the cursor format (its docstring is the
+  cursor's contract);
+- `retries`: throttling and transient failures retried within a time budget.
+
+botocore is imported lazily: the Lambda handlers import this module and must start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from logsvc.store.dynamodb.reads import _Reads
+from logsvc.store.dynamodb.retries import _Retries
+from logsvc.store.dynamodb.schema import (
+    _ID,
+    INDEX_NAME,
+    MAX_SHARDS,
+    SETTINGS_ID,
+    TTL_ATTRIBUTE,
+    _check_shards,
+    create_table,
+    delete_table,
+    make_client,
+    shard_of,
+    table_definition,
+)
+from logsvc.store.dynamodb.writes import _Writes
+from logsvc.times import now_utc
+
+__all__ = [
+    "INDEX_NAME",
+    "MAX_SHARDS",
+    "SETTINGS_ID",
+    "TTL_ATTRIBUTE",
+    "DynamoDBStore",
+    "create_table",
+    "delete_table",
+    "make_client",
+    "shard_of",
+    "table_definition",
+]
+
+
+class DynamoDBStore(_Reads, _Writes, _Retries):
+    """The store interface of `logsvc.store` over one DynamoDB table (see the module docstring)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client=None,
+        shards: int | None = None,
+        retention_days: int = 0,
+        settle_seconds: float = 5.0,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        max_attempts: int = 8,
+        retry_seconds: float = 4.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`client` defaults to `make_client(region, endpoint_url)`; `shards` to the settings item.
+
+        `max_attempts` and `retry_seconds` bound the retries of one call; `clock` (returning an
+        aware datetime) exists so tests can move time.
+        """
+        if shards is not None:
+            _check_shards(shards)
+        if retention_days < 0:
+            raise ValueError("retention_days must not be negative")
+        if settle_seconds < 0:
+            raise ValueError("settle_seconds must not be negative")
+        self.table_name = table_name
+        self._client = client if client is not None else make_client(region, endpoint_url)
+        self._shards = shards
+        self._retention = timedelta(days=retention_days)
+        self._settle = timedelta(seconds=settle_seconds)
+        self._max_attempts = max(1, max_attempts)
+        self._retry_seconds = retry_seconds
+        self._clock = clock or now_utc
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
+    # -- the settings item ---------------------------------------------------------------------
+
+    def _shard_count(self) -> int:
+        if self._shards is None:
+            response = self._call("get_item", None, TableName=self.table_name,
+                                  Key={_ID: {"S": SETTINGS_ID}}, ConsistentRead=True)
+            value = response.get("Item", {}).get("Shards", {}).get("N")
+            try:
+                shards = int(value) if value is not None else 1
+            except ValueError:
+                shards = 1
+            self._shards = min(max(shards, 1), MAX_SHARDS)
+        return self._shards
