@@ -1,0 +1,368 @@
+"""`SigV4Verifier.verify` on its own: one valid request, and a table of tampered ones.
+
+Requests are signed here with a small SigV4 signer written from the AWS specification
+(hashlib + hmac), not with `logsvc.sigv4` or botocore, so the signer under test is not its own
+oracle. The signer can produce what no honest client would (a scope date other than the
+x-amz-date day, a request that leaves host unsigned, ...) with a *valid* signature over what
+was sent: each tampered request is refused by exactly the check written for it, and would be
+accepted if that check were missing or weakened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from calendar import timegm
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from logsvc.sigv4 import Credentials, SignatureError, SigV4Verifier, sign_request
+
+KEY = Credentials("AKIDVERIFYTEST", "verify-test-secret")
+TEMPORARY_KEY = Credentials("ASIAVERIFYTEST", "temporary-verify-secret", "the-session-token")
+ACCOUNT = "123456789012"
+AMZ_DATE = "20260314T101112Z"
+NOW = float(timegm((2026, 3, 14, 10, 11, 12, 0, 0, 0)))  # the moment AMZ_DATE names
+BODY = b'{"severity": "info", "message": "signed"}'
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as the server receives it, and how it was signed.
+
+    `headers` are sent as listed (repeats included); `signed` names the headers that go into
+    the signature and SignedHeaders. The signature's scope is `signing_date` (default: the day of
+    x-amz-date), `region` and `service`; the Authorization header claims `scope_date`,
+    `scope_region` and `scope_service`, which default to the same.
+    """
+
+    method: str = "POST"
+    path: str = "/ingest"
+    query: str = "x=1"
+    headers: tuple[tuple[str, str], ...] = (
+        ("host", "127.0.0.1:8080"),
+        ("content-type", "application/json"),
+        ("x-amz-date", AMZ_DATE),
+    )
+    signed: tuple[str, ...] = ("content-type", "host", "x-amz-date")
+    body: bytes = BODY
+    credentials: Credentials = KEY
+    region: str = "eu-west-1"
+    service: str = "lambda"
+    signing_date: str | None = None
+    scope_date: str | None = None
+    scope_region: str | None = None
+    scope_service: str | None = None
+    sent: tuple[tuple[str, str], ...] = field(default=())  # headers added after signing, at the end
+    sent_first: tuple[tuple[str, str], ...] = field(default=())  # ... and at the start
+    sent_body: bytes | None = None  # the body sent, if not the one signed
+    sent_path: str | None = None  # the path sent, if not the one signed
+    sent_query: str | None = None  # the query sent, if not the one signed
+
+    def signature(self) -> str:
+        timestamp = dict(self.headers)["x-amz-date"] if "x-amz-date" in dict(self.headers) else AMZ_DATE
+        date = self.signing_date or timestamp[:8]
+        canonical_headers = "".join(
+            f"{name}:{','.join(' '.join(value.split()) for key, value in self.headers if key == name)}\n"
+            for name in self.signed
+        )
+        canonical_request = "\n".join(
+            [
+                self.method,
+                self.path,
+                self.query,
+                canonical_headers,
+                ";".join(self.signed),
+                hashlib.sha256(self.body).hexdigest(),
+            ]
+        )
+        scope = f"{date}/{self.region}/{self.service}/aws4_request"
+        string_to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", timestamp, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+        )
+        key = _hmac(f"AWS4{self.credentials.secret_key}".encode(), date)
+        for part in (self.region, self.service, "aws4_request"):
+            key = _hmac(key, part)
+        return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+    def authorization(self) -> str:
+        timestamp = dict(self.headers).get("x-amz-date", AMZ_DATE)
+        scope = "/".join(
+            [
+                self.credentials.access_key,
+                self.scope_date or self.signing_date or timestamp[:8],
+                self.scope_region or self.region,
+                self.scope_service or self.service,
+                "aws4_request",
+            ]
+        )
+        return (
+            f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={';'.join(self.signed)}, "
+            f"Signature={self.signature()}"
+        )
+
+    def verify(self, verifier: SigV4Verifier | None = None, *, now: float = NOW):
+        verifier = verifier or SigV4Verifier([KEY, TEMPORARY_KEY], account_id=ACCOUNT)
+        headers = [*self.sent_first, *self.headers, *self.sent, ("authorization", self.authorization())]
+        body = self.body if self.sent_body is None else self.sent_body
+        path = self.path if self.sent_path is None else self.sent_path
+        query = self.query if self.sent_query is None else self.sent_query
+        return verifier.verify(self.method, path, query, headers, body, now=now)
+
+
+VALID = Request()
+
+
+def _with_header(request: Request, name: str, value: str) -> Request:
+    """`request` with one more header, signed too."""
+    return replace(request, headers=(*request.headers, (name, value)), signed=tuple(sorted({*request.signed, name})))
+
+
+# -- accepted ------------------------------------------------------------------------------------
+
+
+def test_a_valid_request_names_its_signer():
+    caller = VALID.verify()
+    assert caller.access_key == KEY.access_key
+    assert caller.account_id == ACCOUNT
+    assert caller.user_arn == f"arn:aws:iam::{ACCOUNT}:user/logsvc-local"
+    assert caller.authorizer()["iam"]["accessKey"] == KEY.access_key
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-east-1", "ap-southeast-2"])
+def test_any_region_named_in_the_scope_is_accepted(region):
+    assert Request(region=region).verify().access_key == KEY.access_key
+
+
+def test_the_oracle_signer_agrees_with_sign_request():
+    # Our spec signer and the project's signer produce the same Authorization for the same request.
+    headers = sign_request(
+        "POST", "http://127.0.0.1:8080/ingest?x=1", {"content-type": "application/json"}, BODY, KEY,
+        "eu-west-1", now=NOW,
+    )
+    assert headers["authorization"] == VALID.authorization()
+
+
+def test_a_signed_header_sent_twice_is_accepted_when_both_values_were_signed():
+    request = replace(VALID, headers=(*VALID.headers, ("content-type", "charset=utf-8")))
+    assert request.verify().access_key == KEY.access_key
+
+
+def test_temporary_credentials_with_their_own_token_are_accepted():
+    request = _with_header(replace(VALID, credentials=TEMPORARY_KEY), "x-amz-security-token", TEMPORARY_KEY.token)
+    assert request.verify().access_key == TEMPORARY_KEY.access_key
+
+
+def test_a_matching_content_sha256_is_accepted():
+    request = _with_header(VALID, "x-amz-content-sha256", hashlib.sha256(BODY).hexdigest())
+    assert request.verify().access_key == KEY.access_key
+
+
+@pytest.mark.parametrize("offset", [-300.0, 300.0])
+def test_a_date_exactly_five_minutes_off_is_accepted(offset):
+    assert VALID.verify(now=NOW + offset).access_key == KEY.access_key
+
+
+# -- refused, each for its own reason --------------------------------------------------------------
+
+TAMPERED = {
+    # Signed over the x-amz-date day, but the Authorization header claims another day (same year,
+    # same month, the next day): the scope date must equal the x-amz-date day exactly.
+    "scope date another month": (
+        replace(VALID, scope_date="20260214"),
+        "the credential scope date does not match x-amz-date",
+    ),
+    "scope date the next day": (
+        replace(VALID, scope_date="20260315"),
+        "the credential scope date does not match x-amz-date",
+    ),
+    "scope date another year": (
+        replace(VALID, scope_date="20250314"),
+        "the credential scope date does not match x-amz-date",
+    ),
+    # A valid signature that leaves host out: a Function URL requires host to be signed.
+    "host not signed": (
+        replace(VALID, signed=("content-type", "x-amz-date")),
+        "the host header must be signed",
+    ),
+    "x-amz-date not signed": (
+        replace(VALID, signed=("content-type", "host")),
+        "the x-amz-date header must be signed",
+    ),
+    # Signed for eu-west-1, then the scope rewritten: the signing key no longer matches.
+    "scope region rewritten": (
+        replace(VALID, scope_region="us-east-1"),
+        "the signature does not match the request",
+    ),
+    # Validly signed for another service: refused for the service, not merely a mismatch.
+    "scope service s3": (
+        replace(VALID, service="s3"),
+        "the credential scope names service 's3', not 'lambda'",
+    ),
+    "scope service rewritten": (
+        replace(VALID, scope_service="execute-api"),
+        "the credential scope names service 'execute-api', not 'lambda'",
+    ),
+    # A second value of a signed header slipped in after signing (before or after the first).
+    "signed header sent twice, injected after": (
+        replace(VALID, sent=(("content-type", "text/plain"),)),
+        "the signature does not match the request",
+    ),
+    "signed header sent twice, injected before": (
+        replace(VALID, sent_first=(("content-type", "text/plain"),)),
+        "the signature does not match the request",
+    ),
+    "signed header sent twice, host injected": (
+        replace(VALID, sent=(("host", "evil.example"),)),
+        "the signature does not match the request",
+    ),
+    "signed header missing": (
+        replace(VALID, signed=("content-type", "host", "x-amz-date", "x-custom")),
+        "signed header 'x-custom' is not in the request",
+    ),
+    "body changed": (
+        replace(VALID, sent_body=BODY.replace(b"signed", b"SIGNED")),
+        "the signature does not match the request",
+    ),
+    "path changed": (
+        replace(VALID, sent_path="/read"),
+        "the signature does not match the request",
+    ),
+    "query changed": (
+        replace(VALID, sent_query="x=2"),
+        "the signature does not match the request",
+    ),
+    "unknown key": (
+        replace(VALID, credentials=Credentials("AKIDNOBODY", KEY.secret_key)),
+        "unknown access key 'AKIDNOBODY'",
+    ),
+    "wrong secret": (
+        replace(VALID, credentials=Credentials(KEY.access_key, "not-the-secret")),
+        "the signature does not match the request",
+    ),
+    "session token missing": (
+        replace(VALID, credentials=TEMPORARY_KEY),
+        "the session token does not match the access key",
+    ),
+    "session token wrong": (
+        _with_header(replace(VALID, credentials=TEMPORARY_KEY), "x-amz-security-token", "another-token"),
+        "the session token does not match the access key",
+    ),
+    "session token on a long-term key": (
+        _with_header(VALID, "x-amz-security-token", "a-token"),
+        "the session token does not match the access key",
+    ),
+    "content sha256 of another body": (
+        _with_header(VALID, "x-amz-content-sha256", hashlib.sha256(b"other").hexdigest()),
+        "x-amz-content-sha256 does not match the body",
+    ),
+    "content sha256 not hex": (
+        _with_header(VALID, "x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        "x-amz-content-sha256 does not match the body",
+    ),
+    "signed headers unsorted": (
+        replace(VALID, signed=("host", "content-type", "x-amz-date")),
+        "SignedHeaders must be lower-case, sorted and unique",
+    ),
+}
+
+
+@pytest.mark.parametrize("request_, reason", TAMPERED.values(), ids=TAMPERED.keys())
+def test_a_tampered_request_is_refused_for_its_own_reason(request_, reason):
+    with pytest.raises(SignatureError) as refused:
+        request_.verify()
+    assert str(refused.value) == reason
+
+
+@pytest.mark.parametrize("offset", [-301.0, 301.0, 86400.0])
+def test_a_date_more_than_five_minutes_off_is_refused(offset):
+    with pytest.raises(SignatureError) as refused:
+        VALID.verify(now=NOW + offset)
+    assert str(refused.value) == f"the signature date {AMZ_DATE} is more than 5 minutes from the server's clock"
+
+
+def test_a_custom_clock_skew_is_honoured():
+    strict = SigV4Verifier(KEY, max_clock_skew=10)
+    assert VALID.verify(strict, now=NOW + 10).access_key == KEY.access_key
+    with pytest.raises(SignatureError, match="more than 5 minutes"):
+        VALID.verify(strict, now=NOW + 11)
+
+
+AUTHORIZATION = {
+    "no header": (None, "missing Authorization header (sign the request with SigV4)"),
+    "other scheme": (
+        "AWS4-HMAC-SHA1 Credential=x",
+        "unsupported authorization scheme 'AWS4-HMAC-SHA1' (expected AWS4-HMAC-SHA256)",
+    ),
+    "field without =": ("AWS4-HMAC-SHA256 Credential", "malformed Authorization header"),
+    "no signature": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314/eu-west-1/lambda/aws4_request, SignedHeaders=host",
+        "the Authorization header has no Signature",
+    ),
+    "short scope": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314/lambda/aws4_request, SignedHeaders=host, "
+        f"Signature={'0' * 64}",
+        "malformed credential scope (expected KEY/DATE/REGION/lambda/aws4_request)",
+    ),
+    "empty region": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314//lambda/aws4_request, SignedHeaders=host, "
+        f"Signature={'0' * 64}",
+        "malformed credential scope (expected KEY/DATE/REGION/lambda/aws4_request)",
+    ),
+    "not aws4_request": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314/eu-west-1/lambda/aws5_request, SignedHeaders=host, "
+        f"Signature={'0' * 64}",
+        "malformed credential scope (expected KEY/DATE/REGION/lambda/aws4_request)",
+    ),
+    "signature not hex": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314/eu-west-1/lambda/aws4_request, SignedHeaders=host, "
+        f"Signature={'G' * 64}",
+        "malformed signature",
+    ),
+    "upper-case signed header": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314/eu-west-1/lambda/aws4_request, SignedHeaders=Host, "
+        f"Signature={'0' * 64}",
+        "SignedHeaders must be lower-case, sorted and unique",
+    ),
+    "repeated signed header": (
+        "AWS4-HMAC-SHA256 Credential=AKIDVERIFYTEST/20260314/eu-west-1/lambda/aws4_request, "
+        f"SignedHeaders=host;host, Signature={'0' * 64}",
+        "SignedHeaders must be lower-case, sorted and unique",
+    ),
+}
+
+
+@pytest.mark.parametrize("authorization, reason", AUTHORIZATION.values(), ids=AUTHORIZATION.keys())
+def test_a_malformed_authorization_header_is_refused_for_its_own_reason(authorization, reason):
+    headers = [("host", "127.0.0.1:8080"), ("x-amz-date", AMZ_DATE)]
+    if authorization is not None:
+        headers.append(("authorization", authorization))
+    with pytest.raises(SignatureError) as refused:
+        SigV4Verifier(KEY).verify("GET", "/read", "", headers, b"", now=NOW)
+    assert str(refused.value) == reason
+
+
+@pytest.mark.parametrize(
+    "amz_date, reason",
+    [
+        ("2026-03-14T10:11:12Z", "x-amz-date '2026-03-14T10:11:12Z' is not of the form YYYYMMDDTHHMMSSZ"),
+        ("20261314T101112Z", "x-amz-date '20261314T101112Z' is not a valid time"),
+    ],
+)
+def test_a_malformed_x_amz_date_is_refused(amz_date, reason):
+    request = replace(VALID, headers=(("host", "127.0.0.1:8080"), ("content-type", "application/json"),
+                                      ("x-amz-date", amz_date)),
+                      signing_date="20260314")
+    with pytest.raises(SignatureError) as refused:
+        request.verify()
+    assert str(refused.value) == reason
+
+
+def test_a_verifier_needs_credentials():
+    with pytest.raises(ValueError):
+        SigV4Verifier([])
