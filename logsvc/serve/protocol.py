@@ -1,0 +1,103 @@
+"""Guards on the HTTP connection that a Function URL has and a bare server lacks.
+
+The request line and headers must arrive within `HEAD_TIMEOUT_SECONDS` and `MAX_HEAD_BYTES`
+(else the connection is closed), so a stalled or hostile client holds at most its own
+connection. The body limits (413, 408) are the app's: see `logsvc.serve.app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+HEAD_TIMEOUT_SECONDS = 10.0  # request line and headers, from the connection or first byte
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers together
+
+
+def _body_framing(raw_headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """(declared Content-Length or None, chunked?) of a request."""
+    declared = None
+    chunked = False
+    for name, value in raw_headers:
+        if name == b"content-length":
+            # The HTTP parser has already rejected a malformed Content-Length.
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return declared, chunked
+
+
+def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
+    """uvicorn's httptools protocol with a deadline and a size limit on request heads.
+
+    uvicorn times out idle keep-alive connections only; a client that connects and sends half a
+    request line would hold its connection (and file descriptor) forever. On shutdown, requests
+    whose body is still arriving are dropped instead of waited for.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HeadTooLarge(Exception):
+        pass
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._head_timer: asyncio.TimerHandle | None = None
+            self._head_bytes = 0
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._start_head_clock()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_clock()
+            super().connection_lost(exc)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._head_bytes = 0
+            if self._head_timer is None:
+                self._start_head_clock()
+
+        def on_url(self, url: bytes) -> None:
+            self._count_head(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count_head(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._stop_head_clock()
+            super().on_headers_complete()
+
+        def shutdown(self) -> None:
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_started and cycle.more_body:
+                # Stopping while the body is still arriving: do not wait out the body timeout.
+                self.transport.close()
+                return
+            super().shutdown()
+
+        def _count_head(self, size: int) -> None:
+            self._head_bytes += size
+            if self._head_bytes > max_head_bytes:
+                # Raised inside a parser callback: uvicorn answers 400 and closes the connection.
+                raise HeadTooLarge
+
+        def _start_head_clock(self) -> None:
+            self._head_timer = self.loop.call_later(head_timeout, self._head_timed_out)
+
+        def _stop_head_clock(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedHttpToolsProtocol
+
+
