@@ -1,0 +1,91 @@
+"""`logsvc config ...`: show and change the profiles that say where entries go."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from logsvc.cli import SETUP, app
+from logsvc.cli.options import ProfileOpt
+from logsvc.errors import UsageError
+
+config_app = typer.Typer(help="Show and change profiles: where send, recent and tail go.", no_args_is_help=True)
+app.add_typer(config_app, name="config", rich_help_panel=SETUP)
+
+
+@config_app.command("show")
+def config_show(profile: ProfileOpt = None) -> None:
+    """Show every setting in force and where it came from (flag, env, profile, default)."""
+    from logsvc.config import SETTINGS, config_path, resolve
+
+    settings = resolve(profile=profile)
+    sys.stdout.write(f"profile {settings.profile} ({config_path()})\n")
+    for key in SETTINGS:
+        value = settings[key] if settings[key] is not None else "-"
+        if key == "store" and settings[key] is None:
+            value = f"{settings.store_path()}"
+        sys.stdout.write(f"{key:<13} {value:<50} {settings.origins[key]}\n")
+
+
+def _profile_name(data: dict, profile: str | None) -> str:
+    """The profile a change applies to: --profile, else LOGSVC_PROFILE, else the current one."""
+    return profile or os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default"
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help="A setting: see `logsvc config show`.")],
+    value: Annotated[str, typer.Argument(help="Its value.")],
+    profile: ProfileOpt = None,
+) -> None:
+    """Set KEY to VALUE in a profile (the active one unless --profile)."""
+    from logsvc.config import SETTINGS, load_file, save_file, validate_value
+
+    if key not in SETTINGS:
+        raise UsageError(f"unknown setting {key!r}", hint=f"settings: {', '.join(SETTINGS)}")
+    validate_value(key, value)
+    data = load_file()
+    name = _profile_name(data, profile)
+    data.setdefault("profiles", {}).setdefault(name, {})[key] = value
+    path = save_file(data)
+    sys.stderr.write(f"{key} = {value} in profile {name} ({path})\n")
+
+
+@config_app.command("unset")
+def config_unset(key: Annotated[str, typer.Argument(help="The setting to remove.")], profile: ProfileOpt = None) -> None:
+    """Remove KEY from a profile, so its default applies again."""
+    from logsvc.config import load_file, save_file
+
+    data = load_file()
+    name = _profile_name(data, profile)
+    if data.get("profiles", {}).get(name, {}).pop(key, None) is None:
+        raise UsageError(f"{key!r} is not set in profile {name}")
+    save_file(data)
+
+
+@config_app.command("use")
+def config_use(name: Annotated[str, typer.Argument(help="The profile to make active.")]) -> None:
+    """Make PROFILE the active one (created empty if new)."""
+    from logsvc.config import load_file, save_file
+
+    data = load_file()
+    data.setdefault("profiles", {}).setdefault(name, {})
+    data["current"] = name
+    save_file(data)
+    sys.stderr.write(f"using profile {name}\n")
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """List the profiles; the active one is marked with *."""
+    from logsvc.config import load_file
+
+    data = load_file()
+    current = _profile_name(data, None)
+    names = sorted(set(data.get("profiles", {})) | {"default"})
+    for name in names:
+        target = data.get("profiles", {}).get(name, {}).get("target", "local")
+        sys.stdout.write(f"{'*' if name == current else ' '} {name:<20} {target}\n")

@@ -1,0 +1,162 @@
+"""The entry commands: send one or many, show the recent ones, tail and follow."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from logsvc.cli import ENTRIES, app
+from logsvc.cli.options import Display, Filters, SendOutput, TargetOptions, shared_options
+from logsvc.errors import InvalidInputError, UsageError
+
+
+@app.command(rich_help_panel=ENTRIES)
+@shared_options()
+def send(
+    message: Annotated[Optional[str], typer.Argument(help="The message; '-' reads entries from stdin.", show_default=False)] = None,
+    severity: Annotated[str, typer.Option("--severity", "-s", help="info, warning or error (any case; warn, err).")] = "info",
+    entry_id: Annotated[Optional[str], typer.Option("--id", help="The entry's UUID (default: a new one).", show_default=False)] = None,
+    time: Annotated[Optional[str], typer.Option("--time", help="When it happened, ISO 8601 with Z or an offset (default: now).", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="Who sends it (default: this host's name).", show_default=False)] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Send every line of this file ('-' for stdin).", show_default=False, dir_okay=False)] = None,
+    lines: Annotated[bool, typer.Option("--lines", help="Input lines are plain messages, not JSON objects.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Store the valid lines of a bulk input and report the rest.")] = False,
+    output: Annotated[SendOutput, typer.Option("--output", "-o", help="id (the stored id) or json (the stored entry).")] = SendOutput.id,
+    *,
+    targets: TargetOptions,
+) -> None:
+    """Send one log entry, or many from a file or stdin (JSON Lines, or plain lines with --lines)."""
+    from logsvc.entry import EntryError, normalise
+
+    host = source or _hostname()
+    bulk_path = file if file is not None else (Path("-") if message == "-" else None)
+    if bulk_path is not None:
+        if message not in (None, "-"):
+            raise UsageError("give either a MESSAGE or --file, not both")
+        from logsvc.cli._bulk import send_bulk
+
+        send_bulk(bulk_path, lines, severity, host, skip_invalid, targets)
+        return
+    if message is None:
+        raise UsageError("missing MESSAGE", hint="logsvc send --severity error \"disk full\", or --file PATH")
+    raw: dict = {"severity": severity, "message": message, "source": host}
+    if entry_id is not None:
+        raw["id"] = entry_id
+    if time is not None:
+        raw["dateTime"] = time
+    try:
+        entry = normalise(raw, lenient_severity=True)
+    except EntryError as exc:
+        raise InvalidInputError("; ".join(exc.problems)) from None
+    from logsvc import delivery
+    from logsvc.targets import open_store
+
+    settings = targets.settings()
+    backend = open_store(settings)
+    try:
+        delivery.put(backend, [entry], delivery.spool_for(settings))
+    finally:
+        backend.close()
+    if output is SendOutput.json:
+        from logsvc.output import to_json
+
+        sys.stdout.write(to_json(entry) + "\n")
+    else:
+        sys.stdout.write(entry["id"] + "\n")
+
+
+def _hostname() -> str:
+    try:
+        return os.uname().nodename or "unknown"
+    except AttributeError:  # not POSIX
+        import socket
+
+        return socket.gethostname()
+
+
+@app.command(rich_help_panel=ENTRIES)
+@shared_options()
+def recent(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100000, help="How many entries at most.")] = 100,
+    *,
+    filters: Filters,
+    display: Display,
+    targets: TargetOptions,
+) -> None:
+    """Show the most recent entries, newest first."""
+    from logsvc.targets import open_store
+
+    query = filters.query(limit)
+    backend = open_store(targets.settings())
+    try:
+        page = backend.recent(query)
+    finally:
+        backend.close()
+    display.renderer().entries(page.entries)
+
+
+@app.command(rich_help_panel=ENTRIES)
+@shared_options()
+def tail(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new entries until Ctrl-C or a bound.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, max=100000, help="How many past entries to show first.")] = 20,
+    *,
+    filters: Filters,
+    max_entries: Annotated[Optional[int], typer.Option("--max-entries", min=1, help="Stop after this many new entries.", show_default=False)] = None,
+    idle_timeout: Annotated[Optional[str], typer.Option("--idle-timeout", help="Stop after this long without a new entry (e.g. 30s).", show_default=False)] = None,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between polls.")] = 1.0,
+    cursor_file: Annotated[Optional[Path], typer.Option("--cursor", help="Resume from and save the position in this file.", show_default=False, dir_okay=False)] = None,
+    display: Display,
+    targets: TargetOptions,
+) -> None:
+    """Show the last entries oldest first; with --follow, keep printing new ones as they arrive."""
+    from logsvc.cli._follow import interrupts_wait, read_cursor, write_cursor
+    from logsvc.output import notice
+    from logsvc.tail import Follower, Notice
+    from logsvc.targets import open_store
+    from logsvc.times import TimeFormatError, parse_duration, parse_instant
+
+    query = filters.query(max(limit, 1), until=False)  # --until bounds the follow instead
+    try:
+        stop_at = parse_instant(filters.until, field="--until") if filters.until else None
+        idle = parse_duration(idle_timeout).total_seconds() if idle_timeout else None
+    except TimeFormatError as exc:
+        raise UsageError(str(exc)) from None
+    if not follow and (max_entries or idle_timeout or cursor_file):
+        raise UsageError("--max-entries, --idle-timeout and --cursor go with --follow")
+    renderer = display.renderer()
+    backend = open_store(targets.settings())
+    try:
+        cursor = read_cursor(cursor_file) if cursor_file else None
+        if cursor is None:
+            page = backend.recent(query)
+            past = list(reversed(page.entries)) if limit else []
+            if not follow:
+                renderer.entries(past)
+                return
+            for entry in past:
+                renderer.entry(entry)
+            cursor = page.cursor
+        query.limit = 1000
+        follower = Follower(backend, query, cursor, interval=interval, until=stop_at,
+                            max_entries=max_entries, idle_timeout=idle)
+        printed = None
+        whole_line = interrupts_wait if cursor_file else nullcontext
+        try:
+            for item in follower:
+                if isinstance(item, Notice):
+                    notice(item.message, color=display.color.value)
+                    continue
+                with whole_line():
+                    printed = item
+                    renderer.entry(item)
+        finally:
+            if cursor_file:
+                write_cursor(cursor_file, follower.position_after(printed))
+    finally:
+        backend.close()
