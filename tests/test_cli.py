@@ -254,6 +254,22 @@ def test_version():
     assert result.stdout.strip() == f"logsvc {__version__}"
 
 
+def test_help_lists_the_commands_in_panels():
+    import re
+
+    result = invoke("--help")
+    assert result.exit_code == 0, result.output
+    panels: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        if title := re.match(r"╭─ (\w+) ", line):
+            current = panels.setdefault(title[1], [])
+        elif row := re.match(r"│ ([a-z]\S*)\s{2,}", line):
+            current.append(row[1])
+    assert {name: panels[name] for name in ("Entries", "Spool", "Service", "Setup")} == {
+        "Entries": ["send", "recent", "tail"], "Spool": ["status", "flush"],
+        "Service": ["serve", "table"], "Setup": ["doctor", "config"]}
+
+
 # -- real processes ------------------------------------------------------------------------------
 
 
