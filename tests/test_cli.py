@@ -332,6 +332,26 @@ def test_a_bug_is_one_line_naming_it_and_debug_shows_the_traceback(monkeypatch):
     assert "--debug" in result.stderr and "Traceback" not in result.stderr
     debug = runner.invoke(app, ["--debug", "recent"])
     assert isinstance(debug.exception, ZeroDivisionError)
+    after = runner.invoke(app, ["recent", "--debug"])
+    assert isinstance(after.exception, ZeroDivisionError)
+
+
+@pytest.mark.parametrize("args", [["--debug", "recent", "--since", "zz"], ["recent", "--debug", "--since", "zz"],
+                                  ["recent", "--since", "zz", "--debug"]])
+def test_debug_before_or_after_the_command_shows_the_traceback_and_keeps_the_exit_code(args):
+    plain = run_logsvc("recent", "--since", "zz")
+    assert plain.returncode == ExitCode.USAGE
+    assert b"Traceback" not in plain.stderr
+    debug = run_logsvc(*args)
+    assert debug.returncode == ExitCode.USAGE, debug.stderr
+    assert b"Traceback" in debug.stderr and b"UsageError" in debug.stderr
+    assert debug.stderr.decode().splitlines()[-len(plain.stderr.splitlines()):] == plain.stderr.decode().splitlines()
+
+
+def test_debug_after_a_sub_command_of_a_group():
+    result = invoke("config", "unset", "region", "--debug")
+    assert result.exit_code == ExitCode.USAGE
+    assert "Traceback" in result.stderr and "is not set in profile default" in result.stderr
 
 
 @pytest.mark.parametrize(

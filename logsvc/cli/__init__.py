@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 from typer._click import exceptions as click_exceptions
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from logsvc import __version__
 from logsvc.errors import ExitCode, LogsvcError, from_store_failure
@@ -25,7 +25,11 @@ ENTRIES, SPOOL, SERVICE, SETUP = "Entries", "Spool", "Service", "Setup"
 
 
 class _Group(TyperGroup):
-    """The one place exceptions become a line on stderr and an exit code; --debug re-raises."""
+    """The one place exceptions become a line on stderr and an exit code; --debug adds the traceback."""
+
+    def __init__(self, **attrs) -> None:
+        super().__init__(**attrs)
+        _accept_debug(self.commands.values())
 
     def invoke(self, ctx):
         from logsvc.store import StoreFailure
@@ -42,7 +46,9 @@ class _Group(TyperGroup):
             raise typer.Exit(int(ExitCode.OK)) from None
         except (LogsvcError, StoreFailure) as exc:
             if _debug(ctx):
-                raise
+                import traceback
+
+                traceback.print_exc()  # and still the error's own exit code: scripts see the same result
             _fail(exc if isinstance(exc, LogsvcError) else from_store_failure(exc))
         except Exception as exc:
             # A bug: name it in one line rather than hide it; --debug shows the traceback.
@@ -50,6 +56,19 @@ class _Group(TyperGroup):
                 raise
             _fail(LogsvcError(f"unexpected {type(exc).__name__}: {exc}",
                               hint="run with --debug for the traceback, and please report it"))
+
+
+def _accept_debug(commands) -> None:
+    """Let every command (and sub-group) take --debug after its name too: `logsvc recent --debug`."""
+    for command in commands:
+        command.params.append(TyperOption(param_decls=["--debug"], is_flag=True, default=False, expose_value=False,
+                                          hidden=True, help=DEBUG_HELP, callback=_set_debug))
+        _accept_debug(getattr(command, "commands", {}).values())
+
+
+def _set_debug(ctx, param, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["debug"] = True
 
 
 def _fail(exc: LogsvcError) -> None:
@@ -81,7 +100,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    debug: Annotated[bool, typer.Option("--debug", help=DEBUG_HELP)] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=DEBUG_HELP + " Also after the command name.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True,
                            help="Show the version and exit.")
