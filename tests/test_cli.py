@@ -247,11 +247,16 @@ def test_store_flag_and_logsvc_home_move_the_store(tmp_path, monkeypatch):
     assert [e["message"] for e in recent_json("--store", str(other))] == ["in other"]
 
 
-def test_version():
+def test_version_names_logsvc_python_and_botocore_for_bug_reports():
+    import platform
+    from importlib import metadata
+
     from logsvc import __version__
 
     result = invoke("--version")
-    assert result.stdout.strip() == f"logsvc {__version__}"
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"logsvc {__version__}", f"Python {platform.python_version()}",
+                                          f"botocore {metadata.version('botocore')}"]
 
 
 def test_help_lists_the_commands_in_panels():

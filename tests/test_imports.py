@@ -44,6 +44,11 @@ def test_local_send_and_json_output_import_nothing_heavy():
     assert heavy_imports(["recent", "-o", "jsonl"], {}) == set()
 
 
+def test_version_and_help_import_no_aws_sdk():
+    assert heavy_imports(["--version"], {}) == set()  # botocore's version is read from its metadata
+    assert heavy_imports(["--help"], {}) == {"rich"}  # the help panels, and only for help
+
+
 def test_local_table_output_imports_rich_only():
     assert heavy_imports(["recent"], {}) == {"rich"}
 

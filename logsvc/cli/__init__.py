@@ -92,9 +92,18 @@ app = typer.Typer(
 
 
 def _version(value: bool) -> None:
-    if value:
-        sys.stdout.write(f"logsvc {__version__}\n")
-        raise typer.Exit()
+    """What a bug report needs: our version, Python's and botocore's (read without importing it)."""
+    if not value:
+        return
+    import platform
+    from importlib import metadata
+
+    try:
+        botocore = metadata.version("botocore")
+    except metadata.PackageNotFoundError:
+        botocore = "not installed"
+    sys.stdout.write(f"logsvc {__version__}\nPython {platform.python_version()}\nbotocore {botocore}\n")
+    raise typer.Exit()
 
 
 @app.callback()
@@ -103,7 +112,7 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help=DEBUG_HELP + " Also after the command name.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True,
-                           help="Show the version and exit.")
+                           help="Show the versions of logsvc, Python and botocore, and exit.")
     ] = False,
 ) -> None:
     """logsvc: a small serverless log service and its command line."""
