@@ -156,7 +156,7 @@ class LogsvcHandler(logging.Handler):
         self._counter_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._sender_ident: int | None = None
+        self._generation = 0  # a sender whose generation is past stops after its current batch
         self._in_flight: list[dict] = []
         self._retry_at = 0.0
         self._retry_delay = _FIRST_RETRY
@@ -182,8 +182,8 @@ class LogsvcHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record's entry and return; a full queue counts a drop. Never raises."""
-        if threading.get_ident() == self._sender_ident:
-            return  # httpx and botocore log about our own requests: sending that would never end
+        if getattr(_sender, "active", False):
+            return  # httpx and botocore log about our own requests: shipping those would never end
         try:
             entry = self.entry(record)
             if self._thread is None or self._pid != os.getpid():
@@ -236,11 +236,11 @@ class LogsvcHandler(logging.Handler):
             thread = self._thread
             if thread is not None and self._pid == os.getpid():
                 if not self._wait_for(_Marker(stop=True), timeout):
+                    self._generation += 1  # the stuck sender ends when its request does
                     self._rescue()
                 thread.join(max(0.0, deadline - time.monotonic()))
             self._thread = None
-            self._sender_ident = None
-            if self._store is not None and (thread is None or not thread.is_alive()):
+            if self._store is not None:  # opened by the constructor, never handed to a sender
                 self._store.close()
                 self._store = None
         super().close()
@@ -277,25 +277,33 @@ class LogsvcHandler(logging.Handler):
             if self._pid != os.getpid():
                 self._after_fork()
             if self._thread is None:
-                thread = threading.Thread(target=self._send_loop, name="logsvc-handler", daemon=True)
+                store, self._store = self._store, None  # the sender owns it from here on
+                thread = threading.Thread(target=self._send_loop, args=(store, self._generation),
+                                          name="logsvc-handler", daemon=True)
                 thread.start()
                 self._thread = thread
 
     # -- the sender thread ----------------------------------------------------------------------------
 
-    def _send_loop(self) -> None:
-        self._sender_ident = threading.get_ident()
+    def _send_loop(self, store, generation: int) -> None:
+        _sender.active = True
         waiting = None  # an entry that did not fit in the last batch
-        while True:
-            batch, markers, waiting = self._next_batch(waiting)
-            try:
-                self._deliver(batch)
-            except Exception:  # a bug or a full disk: say so with the traceback, as logging does; carry on
-                self._unexpected(batch)
-            for marker in markers:
-                marker.done.set()
-                if marker.stop:
+        try:
+            while True:
+                batch, markers, waiting = self._next_batch(waiting)
+                try:
+                    if store is None:
+                        store = self._open()  # in a forked child, or after close()
+                    self._deliver(store, batch)
+                except Exception:  # a bug or a full disk: say so with the traceback, as logging does; carry on
+                    self._unexpected(batch)
+                for marker in markers:
+                    marker.done.set()
+                if any(marker.stop for marker in markers) or generation != self._generation:
                     return
+        finally:
+            if store is not None:
+                store.close()
 
     def _next_batch(self, item) -> tuple[list[dict], list[_Marker], dict | None]:
         """Entries up to the count and size limits or the linger time, stopping at a marker."""
@@ -352,7 +360,7 @@ class LogsvcHandler(logging.Handler):
                 self._dropped += 1
                 self._dropped_since = self._dropped_since or time.time()
 
-    def _deliver(self, batch: list[dict]) -> None:
+    def _deliver(self, store, batch: list[dict]) -> None:
         """Send through `logsvc.delivery.put`; while the target is failing, straight to the spool."""
         if not batch:
             return
@@ -361,13 +369,11 @@ class LogsvcHandler(logging.Handler):
 
         self._in_flight = batch
         try:
-            if self._store is None:
-                self._store = self._open()
             if self.spool is not None and time.monotonic() < self._retry_at:
                 self.spool.append(batch)
                 return
             try:
-                delivery.put(self._store, batch, self.spool)
+                delivery.put(store, batch, self.spool)
             except SpooledError as exc:
                 self._failed(str(exc))
             except (LogsvcError, StoreFailure) as exc:
@@ -423,6 +429,7 @@ def _report(text: str) -> None:
             pass
 
 
+_sender = threading.local()  # `active` in the sender threads of every LogsvcHandler
 _handlers: weakref.WeakSet[LogsvcHandler] = weakref.WeakSet()
 _hooks_installed = False
 

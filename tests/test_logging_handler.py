@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timezone
@@ -236,6 +237,35 @@ def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logge
     assert len({entry["message"] for entry in records}) == len(records)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_close_with_the_server_stuck_spools_what_it_could_not_deliver_in_time(tmp_path, logger):
+    gate = threading.Event()
+
+    def stuck(event, store):
+        gate.wait(30)
+        return ingest.handle(event, store)
+
+    backend = UrlBackend(tmp_path / "served.db", ingest_handle=stuck).start()
+    try:
+        handler = LogsvcHandler(ingest_url=backend.ingest_url, batch_entries=20, linger=0.05)
+        logger.addHandler(handler)
+        for index in range(50):
+            logger.info("stuck %d", index)
+        started = time.monotonic()
+        handler.close(timeout=1)
+        took = time.monotonic() - started
+        spooled = handler.spool.count()
+        gate.set()  # the request in flight now completes: its entries are stored and spooled
+        result = run(backend.env(), "flush")
+        stored = backend.stored()
+    finally:
+        gate.set()
+        backend.close()
+    assert took < 5  # bounded by the timeout, not by the stuck request (10 s, then retries)
+    assert spooled == 50
+    assert result.returncode == 0, result.stderr
+    assert Counter(entry["message"] for entry in stored) == Counter(f"stuck {i}" for i in range(50))
 
 
 def test_a_forked_child_sends_its_own_records_and_not_the_parents(tmp_path, logger):
