@@ -91,13 +91,11 @@ def test_licence_is_in_the_wheel_metadata_and_the_sdist(built):
 def test_sdist_holds_the_package_tests_and_release_documents(built):
     source = built["source"]
     expected = {"LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml"}
-    expected |= files_under(source, "logsvc") | files_under(source, "tests")
-    if (source / "deploy").is_dir():
-        expected |= files_under(source, "deploy")
+    expected |= files_under(source, "logsvc") | files_under(source, "tests") | files_under(source, "deploy")
     prefix = f"logsvc-{__version__}/"
     with tarfile.open(built["sdist"]) as sdist:
         members = {m.name.removeprefix(prefix) for m in sdist.getmembers() if m.isfile()}
-    assert "tests/conftest.py" in expected  # the copy is the real tree, not an empty one
+    assert {"tests/conftest.py", "deploy/template.yaml"} <= expected  # the copy is the real tree
     assert expected - members == set()
 
 
@@ -110,11 +108,10 @@ def test_wheel_holds_every_package_file_and_nothing_else(built):
     assert package_files - names == set()
     # No stray top-level packages (tests, deploy, build scripts) spilling into site-packages.
     assert {n.split("/")[0] for n in names} == {"logsvc", f"logsvc-{__version__}.dist-info"}
-    if (source / "deploy" / "template.yaml").is_file():
-        template = (source / "deploy" / "template.yaml").read_bytes()
-        with zipfile.ZipFile(built["wheel"]) as wheel:
-            shipped = [n for n in names if n.endswith("/template.yaml") and wheel.read(n) == template]
-        assert shipped, "deploy/template.yaml is not in the wheel"
+    # The template's one source is deploy/ at the top of the checkout; the wheel carries a copy.
+    template = (source / "deploy" / "template.yaml").read_bytes()
+    with zipfile.ZipFile(built["wheel"]) as wheel:
+        assert wheel.read("logsvc/deploy/template.yaml") == template
 
 
 def declared_distributions(requires: list[str]) -> dict[str, importlib.metadata.Distribution]:
@@ -211,8 +208,6 @@ def test_the_installed_wheel_runs_the_main_job(installed, tmp_path):
 
 def test_the_installed_wheel_finds_the_deploy_template(installed, built):
     source_template = built["source"] / "deploy" / "template.yaml"
-    if not source_template.is_file():
-        pytest.skip("no deploy/template.yaml in this tree yet")
     # Outside a checkout there is no deploy/ folder to fall back on: only the packaged copy can answer.
     code = "import sys; from logsvc.deploy.template import template_text; sys.stdout.write(template_text())"
     proc = run([installed["python"], "-c", code], cwd=installed["work"], env=venv_env(installed))
