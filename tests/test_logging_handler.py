@@ -25,11 +25,12 @@ from logsvc.errors import UsageError
 from logsvc.handler import ingest
 from logsvc.logging import LogsvcHandler
 from tests.conftest import ROOT
-from tests.targets_fixtures import (
+from tests.targets_fixtures import (  # noqa: F401 - moto_endpoint is a fixture (the dynamodb target)
     UrlBackend,
     full_env,
     host_name,
     make_target,
+    moto_endpoint,
     run,
     sqlite_entries,
     wait_until,
@@ -325,6 +326,20 @@ def test_the_local_target_stores_in_the_local_file(logger):
     handler.close()
     stored = sqlite_entries(handler._settings.store_path())
     assert [(entry["severity"], entry["message"]) for entry in stored] == [("warning", "kept locally")]
+
+
+def test_the_dynamodb_target_receives_records_exactly_once(request, tmp_path, logger, monkeypatch):
+    target = make_target("dynamodb", request, tmp_path)
+    for name, value in target.env.items():
+        monkeypatch.setenv(name, value)
+    handler = LogsvcHandler(timeout=60)
+    logger.addHandler(handler)
+    for index in range(600):  # more than one batch
+        logger.warning("to dynamodb %d", index)
+    handler.close()
+    stored = target.stored()
+    assert Counter(entry["message"] for entry in stored) == Counter(f"to dynamodb {i}" for i in range(600))
+    assert {entry["severity"] for entry in stored} == {"warning"}
 
 
 def test_configuration_errors_are_raised_at_construction(monkeypatch):
