@@ -353,3 +353,57 @@ def test_eight_processes_sending_2000_each_store_16000_exactly_once(name, reques
     stored = target.stored()
     assert len(stored) == 16000
     assert_exactly_once(stored, expected)
+
+
+# -- flush of spools that are not whole batches ---------------------------------------------------------
+
+SPOOL_COUNTS = [1, 499, 501, 1001]  # around the batch size of 500: one short, one over, two and one over
+
+
+def spool_while_down(tmp_path, backend: UrlBackend, count: int, prefix: str) -> tuple[dict, list[dict]]:
+    """Spool `count` entries for the backend's URL by sending while it is stopped."""
+    env = backend.env()
+    backend.stop()
+    raw, expected = make_entries(count, prefix=prefix)
+    sent = cli(env, "send", "--file", str(write_file(tmp_path, f"{count}.jsonl", raw)))
+    assert sent.exit_code == ExitCode.SPOOLED, sent.output
+    assert spooled_count(Target("url", env, backend.stored)) == count
+    return env, expected
+
+
+@pytest.mark.parametrize("count", SPOOL_COUNTS)
+def test_flush_delivers_a_spool_of_any_size_exactly_once_and_empties_it(tmp_path, backends, count):
+    backend = backends(tmp_path)
+    env, expected = spool_while_down(tmp_path, backend, count, f"spool{count}")
+    backend.start()
+    flushed = cli(env, "flush")
+    assert flushed.exit_code == 0, flushed.output
+    assert f"delivered {count}, 0 still spooled" in flushed.stderr
+    assert_exactly_once(backend.stored(), with_host(expected))
+    assert spooled_count(Target("url", env, backend.stored)) == 0
+    again = cli(env, "flush")  # nothing left: a second flush delivers nothing and stores nothing twice
+    assert again.exit_code == 0, again.output
+    assert_exactly_once(backend.stored(), with_host(expected))
+
+
+@pytest.mark.parametrize("count", [501, 1001])
+def test_flush_cut_short_after_one_batch_keeps_exactly_the_rest(tmp_path, backends, count):
+    backend = backends(tmp_path)
+    env, expected = spool_while_down(tmp_path, backend, count, f"cut{count}")
+    backend.options["ingest_handle"] = Counting(ingest.handle, lambda n, call: call() if n == 1 else UNAVAILABLE_503)
+    backend.start()
+    flushed = cli(env, "flush")
+    assert flushed.exit_code != 0, flushed.output
+    stored = backend.stored()  # one batch of the spool (which one depends on the order send spooled them)
+    assert len(stored) == 500 and not duplicates(stored)
+    assert_exactly_once(stored, [entry for entry in with_host(expected) if entry["id"] in {s["id"] for s in stored}])
+    assert spooled_count(Target("url", env, backend.stored)) == count - 500
+
+    backend.stop()
+    backend.options["ingest_handle"] = ingest.handle
+    backend.start()
+    flushed = cli(env, "flush")
+    assert flushed.exit_code == 0, flushed.output
+    assert f"delivered {count - 500}, 0 still spooled" in flushed.stderr
+    assert_exactly_once(backend.stored(), with_host(expected))
+    assert spooled_count(Target("url", env, backend.stored)) == 0
