@@ -154,6 +154,7 @@ class LogsvcHandler(logging.Handler):
         self._dropped = 0
         self._dropped_since: float | None = None
         self._counter_lock = threading.Lock()
+        self._wake = threading.Event()  # ends the sender's linger early
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._generation = 0  # a sender whose generation is past stops after its current batch
@@ -190,6 +191,8 @@ class LogsvcHandler(logging.Handler):
                 self._start()
             try:
                 self._queue.put_nowait(entry)
+                if self._queue.qsize() >= self.batch_entries:
+                    self._wake.set()
             except queue.Full:
                 with self._counter_lock:
                     self._dropped += 1
@@ -253,6 +256,7 @@ class LogsvcHandler(logging.Handler):
             self._queue.put(marker, timeout=max(0.0, timeout))
         except queue.Full:
             return False
+        self._wake.set()
         return marker.done.wait(max(0.0, deadline - time.monotonic()))
 
     def _rescue(self) -> None:
@@ -310,9 +314,13 @@ class LogsvcHandler(logging.Handler):
         batch: list[dict] = []
         markers: list[_Marker] = []
         size = 1  # the opening bracket; each entry adds its size and a comma (or the closing bracket)
-        deadline = None
         if item is None:
             item = self._queue.get()
+            if not isinstance(item, _Marker) and self._queue.qsize() < self.batch_entries:
+                # Let a batch gather while the application runs undisturbed: one wake-up a batch,
+                # not one a record. A full batch, flush() or close() cut the wait short.
+                self._wake.wait(self.linger)
+            self._wake.clear()
         while True:
             if isinstance(item, _Marker):
                 markers.append(item)
@@ -324,10 +332,8 @@ class LogsvcHandler(logging.Handler):
             size += item_size
             if len(batch) >= self.batch_entries:
                 break
-            if deadline is None:
-                deadline = time.monotonic() + self.linger
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
         return self._with_drops(batch), markers, None
