@@ -357,7 +357,8 @@ def secret_event(body: str) -> dict:
 
 
 def test_unavailable_store_is_503_and_logged_redacted(moto_endpoint, caplog):
-    missing = DynamoDBStore("no-such-table", client=new_client(moto_endpoint), shards=1, retry_seconds=0.2)
+    # Unreachable, not missing: a missing table is a 500 "misconfigured" (test_serve_hardening.py).
+    missing = DynamoDBStore("logs", client=new_client("http://127.0.0.1:9"), shards=1, retry_seconds=0.2)
     entry = an_entry(id="5e6f7a8b-2b51-4c6e-9d7a-0f3e1b2c4d5e")
     with caplog.at_level(logging.DEBUG, logger="logsvc"):
         response = ingest.handle(secret_event(json.dumps(entry)), missing)

@@ -36,9 +36,7 @@ def serve(
         notice(f"warning: serving on {host}, reachable from other machines"
                + (" without authentication" if auth == "none" else ""))
     if table:
-        from logsvc.config import resolve
-
-        backend = open_store(resolve({"target": "dynamodb", "table": table, "endpoint_url": endpoint_url, "region": region}))
+        backend = _checked_table(table, endpoint_url, region)
     else:
         backend = open_store(TargetOptions(target=Target.local, store=store).settings())
     verifier = None
@@ -62,3 +60,25 @@ def serve(
                          hint="pick another --port, or 0 for any free one") from None
     finally:
         backend.close()
+
+
+def _checked_table(table: str, endpoint_url: str | None, region: str | None):
+    """The DynamoDB store for `table`, read once now: a missing or forbidden table stops serve here.
+
+    The handlers get the store itself, not the CLI's translated one, so that a table that cannot
+    be used answers 500 "misconfigured" rather than 503 "retry".
+    """
+    from logsvc.aws import dynamodb_client, translate
+    from logsvc.config import resolve
+    from logsvc.store.dynamodb import DynamoDBStore
+
+    settings = resolve({"target": "dynamodb", "table": table, "endpoint_url": endpoint_url, "region": region})
+    backend = DynamoDBStore(table, client=dynamodb_client(settings),
+                            shards=int(settings["shards"]) if settings["shards"] else None)
+    try:
+        with translate(table):
+            backend.check()
+    except BaseException:
+        backend.close()
+        raise
+    return backend

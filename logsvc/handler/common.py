@@ -25,7 +25,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from logsvc.errors import StoreError
-from logsvc.store import StoreUnavailable
+from logsvc.store import StoreMisconfigured, StoreUnavailable
 
 logger = logging.getLogger("logsvc.handler")
 
@@ -125,7 +125,13 @@ UNAVAILABLE = (StoreUnavailable, StoreError)
 
 
 def unavailable_response(event: dict, exc: StoreUnavailable | StoreError) -> Response:
-    """503 with Retry-After, listing what was stored before giving up; logged as a failure."""
+    """503 with Retry-After, listing what was stored before giving up; logged as a failure.
+
+    A store that cannot be used until someone fixes it (no such table, access denied, bad keys)
+    is a 500 without Retry-After instead: a 503 would have clients retry and spool forever.
+    """
+    if isinstance(exc, StoreMisconfigured):
+        return misconfigured_response(event, exc)
     log_failure(event, f"store unavailable: {exc}", exc_info=exc)
     return json_response(
         503,
@@ -139,6 +145,23 @@ def unavailable_response(event: dict, exc: StoreUnavailable | StoreError) -> Res
 
 
 def wire(entry: dict) -> dict:
+def misconfigured_response(event: dict, exc: StoreMisconfigured) -> Response:
+    """500 saying the service is misconfigured; the cause is logged once per process, not per request."""
+    cause = f"store misconfigured: {exc}"
+    if cause not in _logged_causes:
+        _logged_causes.add(cause)
+        log_failure(event, cause)
+    return json_response(
+        500,
+        {
+            "errors": [f"the service is misconfigured ({exc.code}: its table is missing or not accessible);"
+                       " retrying will not help until its operator fixes it"],
+            "stored": getattr(exc, "stored", []),
+            "pending": getattr(exc, "pending", []),
+        },
+    )
+
+
     """An entry as the service returns it: id, dateTime, severity, message, and source if any."""
     return {key: entry[key] for key in WIRE_FIELDS if entry.get(key) is not None}
 

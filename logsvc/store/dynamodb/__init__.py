@@ -92,6 +92,14 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
         if close is not None:
             close()
 
+    def check(self) -> None:
+        """Read the settings item once: StoreMisconfigured now if the table is missing or denied.
+
+        For servers, at start-up: a service that starts on a table it cannot use would answer
+        every request with an error. Needs only dynamodb:GetItem, which the handlers have.
+        """
+        self._call("get_item", None, TableName=self.table_name, Key={_ID: {"S": SETTINGS_ID}}, ConsistentRead=True)
+
     # -- the settings item ---------------------------------------------------------------------
 
     def _shard_count(self) -> int:
