@@ -9,7 +9,6 @@ backoff and jitter, honouring `Retry-After`; what still fails raises `StoreUnava
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -21,7 +20,7 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 import httpx  # noqa: E402
 
 from logsvc import __version__
-from logsvc.entry import MAX_BATCH_ENTRIES
+from logsvc.entry import batches, serialise
 from logsvc.errors import InvalidInputError, StoreError, UsageError
 from logsvc.store import ConflictError, Page, PutResult, Query, StoreUnavailable
 
@@ -57,18 +56,22 @@ class FunctionUrlStore:
     # -- the store interface -----------------------------------------------------------------
 
     def put(self, entries: list[dict]) -> PutResult:
-        """POST entries as JSON arrays of at most 500; retried requests are idempotent (client ids)."""
+        """POST entries as JSON arrays the service takes (`entry.batches`); retried requests are
+        idempotent (client ids)."""
         url = self._need(self.ingest_url, "ingest_url")
         result = PutResult()
-        for start in range(0, len(entries), MAX_BATCH_ENTRIES):
-            batch = entries[start : start + MAX_BATCH_ENTRIES]
-            body = json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        encoded = ((entry, serialise(entry).encode("utf-8")) for entry in entries)
+        start = 0
+        for pairs in batches(encoded, lambda pair: len(pair[1])):
+            batch = [entry for entry, _ in pairs]
+            body = b"[" + b",".join(data for _, data in pairs) + b"]"
             try:
                 response = self._request("POST", url, body=body)
             except StoreUnavailable as exc:
                 exc.stored = result.stored + exc.stored
                 exc.pending = [entry["id"] for entry in entries[start:]]
                 raise
+            start += len(batch)
             answer = _json(response)
             replayed = set(answer.get("replayed") or [])
             result.replayed.extend(entry["id"] for entry in batch if entry["id"] in replayed)

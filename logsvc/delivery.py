@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import deque
 from contextlib import contextmanager
-from typing import Iterator
+from itertools import chain
+from typing import Iterable, Iterator
 
-from logsvc.entry import MAX_BATCH_ENTRIES
+from logsvc.entry import batches, serialise
 from logsvc.errors import InvalidInputError, SpooledError
 from logsvc.spool import Spool
 from logsvc.store import ConflictError, PutResult, StoreUnavailable
@@ -85,7 +87,8 @@ def flush(backend, spool: Spool, report: FlushReport) -> None:
 
 
 class RemoteBulk:
-    """Bulk writes for remote targets: stage to a temporary file, send in batches of 500 at the end.
+    """Bulk writes for remote targets: stage to a temporary file, send in batches at the end
+    (`entry.batches`: what one ingest request takes, by count and by size).
 
     Nothing is sent until the whole input has been validated, so an invalid batch stores
     nothing; memory stays at one batch. If the target gives up part-way, the rest is spooled.
@@ -99,20 +102,25 @@ class RemoteBulk:
         self.replayed = 0
 
     def write(self, entries: list[dict]) -> None:
-        self._staged.write("".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries).encode())
+        self._staged.write("".join(serialise(entry) + "\n" for entry in entries).encode("utf-8"))
 
     def send(self) -> None:
         self._staged.seek(0)
-        batch: list[dict] = []
-        for line in self._staged:
-            batch.append(json.loads(line))
-            if len(batch) == MAX_BATCH_ENTRIES:
-                self._send(batch)
-                batch = []
-        if batch:
-            self._send(batch)
+        read: deque[bytes] = deque()  # lines read from the file and not sent yet
 
-    def _send(self, batch: list[dict]) -> None:
+        def staged() -> Iterator[tuple[int, bytes]]:
+            for line in self._staged:
+                read.append(line)
+                # Lines hold the compact form: a line's length is the entry's size in a request body.
+                yield len(line) - 1, line
+
+        for batch in batches(staged(), lambda item: item[0]):
+            for _ in batch:
+                read.popleft()
+            # What was never tried: the line the batcher read ahead, and the rest of the file.
+            self._send([json.loads(line) for _, line in batch], untried=chain(read, self._staged))
+
+    def _send(self, batch: list[dict], untried: Iterable[bytes] = ()) -> None:
         try:
             result = self._backend.put(batch)
         except ConflictError as exc:
@@ -126,7 +134,7 @@ class RemoteBulk:
         except StoreUnavailable as exc:
             if self._spool is None:
                 raise
-            rest = [json.loads(line) for line in self._staged]  # what was never tried
+            rest = [json.loads(line) for line in untried]  # what was never tried
             self._spool.append(rest)
             raise _spooled(self._spool, batch, set(exc.stored), exc, more=len(rest)) from exc
         self.stored += len(result.stored)

@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from logsvc.times import TimeFormatError, format_utc, now_utc, parse_iso
 
@@ -23,6 +24,7 @@ REQUIRED = ("severity", "message")
 _REQUIRED_SET = frozenset(REQUIRED)
 MAX_ENTRY_BYTES = 10 * 1024  # one entry, serialised as compact UTF-8 JSON
 MAX_BATCH_ENTRIES = 500  # entries in one ingest request: what the service takes, what clients send
+MAX_BATCH_BYTES = 1024 * 1024  # one ingest request body (a JSON array): what the service takes
 MAX_SOURCE_CHARS = 256
 MAX_FUTURE = timedelta(minutes=5)
 
@@ -34,6 +36,7 @@ _UUID_TEXT = re.compile(
     r"(?:urn:uuid:)?(\{)?[0-9a-f]{8}(-?)[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{12}(?(1)\})",
     re.IGNORECASE,
 )
+T = TypeVar("T")
 _SEVERITY_ALIASES = {"warn": "warning", "err": "error"}
 
 
@@ -153,6 +156,26 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
             too_large=True,
         )
     return entry
+
+
+def batches(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
+    """Group items into batches the ingest service takes: at most MAX_BATCH_ENTRIES, and a body
+    (the JSON array of their compact forms) of at most MAX_BATCH_BYTES.
+
+    `size(item)` is the item's compact UTF-8 JSON size, or an upper bound of it. An item too
+    large on its own goes alone (the service then says why). Reads one item ahead.
+    """
+    batch: list[T] = []
+    used = 2  # the array's brackets
+    for item in items:
+        cost = size(item) + (1 if batch else 0)  # a comma before every entry but the first
+        if batch and (len(batch) == MAX_BATCH_ENTRIES or used + cost > MAX_BATCH_BYTES):
+            yield batch
+            batch, used, cost = [], 2, cost - 1
+        batch.append(item)
+        used += cost
+    if batch:
+        yield batch
 
 
 def serialise(entry: dict) -> str:

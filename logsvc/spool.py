@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from logsvc.config import data_dir
-from logsvc.entry import MAX_BATCH_ENTRIES
+from logsvc.entry import batches
 
 def spool_dir() -> Path:
     return data_dir() / "spool"
@@ -86,20 +87,24 @@ class Spool:
             except FileNotFoundError:
                 return 0
             with spooled:
-                delivered = 0
-                batch: list[bytes] = []
-                try:
+                pending: deque[bytes] = deque()  # lines read and not yet delivered, in file order
+
+                def lines() -> Iterator[bytes]:
                     for line in spooled:
                         if line.strip():
-                            batch.append(line)
-                        if len(batch) == MAX_BATCH_ENTRIES:
-                            deliver([json.loads(item) for item in batch])
-                            delivered, batch = delivered + len(batch), []
-                    if batch:
+                            pending.append(line)
+                            yield line
+
+                delivered = 0
+                try:
+                    # A line's length bounds its entry's compact form (it was written compact or roomier).
+                    for batch in batches(lines(), lambda line: len(line.strip())):
                         deliver([json.loads(item) for item in batch])
-                        delivered, batch = delivered + len(batch), []
+                        for _ in batch:
+                            pending.popleft()
+                        delivered += len(batch)
                 finally:
-                    self._keep(batch, spooled)
+                    self._keep(pending, spooled)
             return delivered
 
     def _keep(self, batch: list[bytes], rest) -> None:

@@ -687,26 +687,38 @@ def test_concurrent_writers_and_follower(tmp_path):
     store.close()
 
 
-def hold_write_lock(path: Path, seconds: float) -> tuple[sqlite3.Connection, threading.Timer]:
-    """Another connection writing the file in rollback-journal mode, as while it initialises it."""
+def hold_write_lock(path: Path, seconds: float,
+                    releasing: threading.Event | None = None) -> tuple[sqlite3.Connection, threading.Timer]:
+    """Another connection writing the file in rollback-journal mode, as while it initialises it.
+
+    After `seconds` it commits, setting `releasing` (if given) just before.
+    """
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("CREATE TABLE scratch (x)")
     holder.execute("BEGIN IMMEDIATE")
     holder.execute("INSERT INTO scratch VALUES (1)")
-    release = threading.Timer(seconds, lambda: holder.execute("COMMIT"))
+
+    def commit() -> None:
+        if releasing is not None:
+            releasing.set()
+        holder.execute("COMMIT")
+
+    release = threading.Timer(seconds, commit)
     release.start()
     return holder, release
 
 
 def test_first_use_waits_for_a_writer_initialising_the_file(tmp_path):
     path = tmp_path / "fresh.db"
-    holder, release = hold_write_lock(path, 0.3)
+    releasing = threading.Event()
+    holder, release = hold_write_lock(path, 0.3, releasing)
     store = SQLiteStore(path, busy_timeout=10)
     try:
         entry = make(1)
-        started = time.monotonic()
         assert store.put([entry]).stored == [entry["id"]]
-        assert time.monotonic() - started >= 0.2  # it waited for the lock rather than sneaking past
+        # Ordered, not timed: the put returned only after the holder began to commit, so it waited
+        # for the lock rather than sneaking past (however slowly either thread ran).
+        assert releasing.is_set()
         assert everything(store) == [entry]
     finally:
         release.join()

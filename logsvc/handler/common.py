@@ -24,12 +24,13 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from logsvc.entry import MAX_BATCH_BYTES
 from logsvc.errors import StoreError
 from logsvc.store import StoreMisconfigured, StoreUnavailable
 
 logger = logging.getLogger("logsvc.handler")
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = MAX_BATCH_BYTES  # the limit clients split their batches under
 MAX_QUERY_FIELDS = 50
 RETRY_AFTER_SECONDS = 1
 WIRE_FIELDS = ("id", "dateTime", "severity", "message", "source")
