@@ -28,6 +28,17 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "aws_profile": (None, "AWS profile name (default: the AWS chain's)"),
     "endpoint_url": (None, "DynamoDB endpoint URL, for local DynamoDB-compatible servers"),
     "shards": (None, "index shards of the table (default: read from the table)"),
+    # `logsvc deploy`: the stack, its artifact bucket and its template parameters (None: the template's default).
+    "stack": (None, "CloudFormation stack name for deploy, diff, outputs and destroy (default: logsvc)"),
+    "bucket": (None, "S3 bucket for the Lambda zip (default: logsvc-artifacts-ACCOUNT-REGION, created)"),
+    "retention_days": (None, "deploy: days until an entry expires, 0 keeps them (default 30)"),
+    "settle_seconds": (None, "deploy: the tail's settle window in seconds (default 5)"),
+    "reserved_concurrency": (None, "deploy: reserved concurrency per function, 0 unreserved (default 0)"),
+    "log_retention_days": (None, "deploy: days CloudWatch keeps the functions' logs (default 14)"),
+    "alarms": (None, "deploy: CloudWatch alarms, on or off (default on)"),
+    "alarm_topic": (None, "deploy: SNS topic ARN the alarms notify (default: none)"),
+    "ingest_alarm_threshold": (None, "deploy: ingest invocations per hour that raise the cost alarm (default 100000)"),
+    "keep_table": (None, "deploy: keep the table when the stack is deleted, yes or no (default yes)"),
 }
 
 
