@@ -122,21 +122,34 @@ class NullHandler(logging.Handler):
         pass
 
 
-def timed_calls(handler: logging.Handler, count: int, pace: float, label: str) -> list[float]:
-    """Microseconds each `logger.info` took, logging `count` records `pace` seconds apart."""
+def logger_with(handler: logging.Handler, label: str) -> logging.Logger:
     logger = logging.getLogger(f"bench.{label}")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    times = []
+    return logger
+
+
+def timed_calls(handler: logging.Handler, count: int, pace: float, label: str) -> tuple[list[float], list[float]]:
+    """Microseconds each `logger.info` took, logging `count` records `pace` seconds apart.
+
+    Each call is paired with one to a logger whose handler does nothing, in the same moment:
+    the floor (making the record) under the same load, on a machine that others share.
+    """
+    logger = logger_with(handler, label)
+    floor_logger = logger_with(NullHandler(), f"{label}.floor")
+    times, floor = [], []
     clock = time.perf_counter_ns
     for index in range(count):
         started = clock()
+        floor_logger.info("benchmark record %d with a little text to carry", index)
+        middle = clock()
         logger.info("benchmark record %d with a little text to carry", index)
-        times.append((clock() - started) / 1000)
+        times.append((clock() - middle) / 1000)
+        floor.append((middle - started) / 1000)
         if pace:
             time.sleep(pace)
-    return times
+    return times, floor
 
 
 def percentiles(times: list[float]) -> tuple[float, float, float]:
@@ -162,8 +175,7 @@ def main() -> None:
     os.environ["LOGSVC_HOME"] = folder  # the spool lives here
     from logsvc.logging import LogsvcHandler
 
-    rows = [("-", "a Handler that does nothing", args.calls,
-             percentiles(timed_calls(NullHandler(), args.calls, args.pace, "null")), "the cost of making the record")]
+    rows = []
     for condition in ("up", "slow", "down"):
         delay = args.slow_delay if condition == "slow" else 0.0
         # The stdlib handler waits on every record: fewer calls when each waits the slow delay.
@@ -172,7 +184,7 @@ def main() -> None:
             server = Server(folder, f"{condition}-{len(rows)}", delay) if condition != "down" else None
             url = server.ingest_url if server else closed_port_url()
             handler = LogsvcHandler(ingest_url=url, timeout=30) if name == "LogsvcHandler" else JsonHTTPHandler(url)
-            times = timed_calls(handler, calls, args.pace, f"{condition}-{len(rows)}")
+            times, floor = timed_calls(handler, calls, args.pace, f"{condition}-{len(rows)}")
             started = time.perf_counter()
             handler.close()
             closing = time.perf_counter() - started
@@ -182,14 +194,16 @@ def main() -> None:
                 spooled = handler.spool.count()
                 note += f", spooled {spooled}, dropped {handler.dropped}; close() took {closing:.2f} s"
                 handler.spool.path.unlink(missing_ok=True)
-            rows.append((condition, name, calls, percentiles(times), note))
+            rows.append((condition, name, calls, percentiles(times), percentiles(floor), note))
 
     print(f"`logger.info` in the application, {args.calls} calls {args.pace * 1000:.1f} ms apart "
           f"(slow = {args.slow_delay:.2f} s per ingest request):\n")
-    print("| service | handler | calls | p50 | p99 | max | notes |")
-    print("|---|---|---:|---:|---:|---:|---|")
-    for condition, name, calls, (p50, p99, top), note in rows:
-        print(f"| {condition} | {name} | {calls} | {p50:,.1f} µs | {p99:,.1f} µs | {top:,.0f} µs | {note} |")
+    print("| service | handler | calls | p50 | p99 | max | floor p50 / p99 | notes |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for condition, name, calls, (p50, p99, top), (floor50, floor99, _), note in rows:
+        print(f"| {condition} | {name} | {calls} | {p50:,.1f} µs | {p99:,.1f} µs | {top:,.0f} µs "
+              f"| {floor50:,.1f} / {floor99:,.1f} µs | {note} |")
+    print("\nfloor: the same call to a logger whose handler does nothing, made just before each timed one")
 
     server = Server(folder, "rate", 0.0)
     handler = LogsvcHandler(ingest_url=server.ingest_url, queue_size=args.records, timeout=300)
