@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 3  # entries rejected: malformed, invalid, conflicting ids
     UNAVAILABLE = 4  # the store or target could not be reached or read
     SPOOLED = 5  # target unreachable; entries kept in the local spool for `logsvc flush`
+    CHANGES = 6  # `logsvc diff`: deploying would change the stack
     INTERRUPTED = 130  # Ctrl-C
 
 
