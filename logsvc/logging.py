@@ -22,65 +22,17 @@ import sys
 import threading
 import time
 import weakref
-from datetime import datetime, timezone
 
-from logsvc.entry import MAX_BATCH_ENTRIES, MAX_ENTRY_BYTES, MAX_SOURCE_CHARS, new_id, serialise
+from logsvc.entry import MAX_BATCH_ENTRIES, MAX_ENTRY_BYTES, MAX_SOURCE_CHARS, serialise
 from logsvc.errors import LogsvcError, UsageError
 from logsvc.handler.common import MAX_BODY_BYTES
-from logsvc.store import StoreFailure, StoreUnavailable
+from logsvc.records import dropped_entry, hostname, record_entry
+from logsvc.store import StoreFailure
 
 __all__ = ["LogsvcHandler"]
 
-# Keys, id, dateTime and severity of an entry, serialised, with room to spare; JSON spends at
-# most 6 bytes on a character, so a message under the bound needs no measuring.
-_FIXED_BYTES = 160
 _FIRST_RETRY = 1.0  # seconds a target that failed is skipped (batches go to the spool) ...
 _MAX_RETRY = 30.0  # ... doubling up to this while it keeps failing
-
-
-def _severity(levelno: int) -> str:
-    if levelno >= logging.ERROR:
-        return "error"
-    if levelno >= logging.WARNING:
-        return "warning"
-    return "info"
-
-
-def _hostname() -> str:
-    try:
-        name = os.uname().nodename
-    except AttributeError:  # not POSIX
-        import socket
-
-        name = socket.gethostname()
-    return (name or "unknown")[:MAX_SOURCE_CHARS]
-
-
-def _fit(entry: dict, message: str) -> dict:
-    """Set the longest head-and-tail of `message` around a marker that keeps the entry in the limit.
-
-    Head and tail, because a traceback's last line names the exception. Serialised size grows
-    with every character kept, so a binary search over the count kept finds the longest fit.
-    """
-    marker = f"\n…[truncated by logsvc: {len(message)} characters in all]…\n"
-
-    def cut(kept: int) -> str:
-        tail = kept // 2
-        return message[: kept - tail] + marker + (message[len(message) - tail:] if tail else "")
-
-    def fits(kept: int) -> bool:
-        entry["message"] = cut(kept)
-        return len(serialise(entry).encode("utf-8")) <= MAX_ENTRY_BYTES
-
-    low, high = 0, min(len(message), MAX_ENTRY_BYTES)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    entry["message"] = cut(low)
-    return entry
 
 
 class _Marker:
@@ -117,18 +69,19 @@ class LogsvcHandler(logging.Handler):
                              hint="pass ingest_url=..., set LOGSVC_INGEST_URL, or `logsvc config set ingest_url URL`")
         if source is not None and (not source.strip() or len(source) > MAX_SOURCE_CHARS):
             raise UsageError(f"source must be non-blank text of at most {MAX_SOURCE_CHARS} characters")
-        if queue_size < 1 or not 1 <= batch_entries <= MAX_BATCH_ENTRIES or batch_bytes < MAX_ENTRY_BYTES + 2:
+        self.source = source or hostname()
+        # Room kept in every batch for the warning about dropped records that may join it.
+        self._warning_room = len(serialise(dropped_entry(10**12, time.time(), queue_size, self.source))) * 2
+        if queue_size < 1 or not 1 <= batch_entries <= MAX_BATCH_ENTRIES \
+                or batch_bytes < MAX_ENTRY_BYTES + 2 + self._warning_room:
             raise UsageError(f"queue_size must be at least 1, batch_entries 1 to {MAX_BATCH_ENTRIES}, "
-                             f"batch_bytes at least {MAX_ENTRY_BYTES + 2}")
-        self.source = source or _hostname()
+                             f"batch_bytes at least {MAX_ENTRY_BYTES + 2 + self._warning_room}")
         self.queue_size = queue_size
         self.batch_entries = batch_entries
         self.batch_bytes = batch_bytes
         self.linger = linger
         self.timeout = timeout
         self.spool = spool_for(self._settings)  # None for the local target, which needs none
-        # Messages up to this many characters cannot exceed the entry limit: no need to measure.
-        self._unmeasured = (MAX_ENTRY_BYTES - _FIXED_BYTES - 6 * len(self.source)) // 6
         self._store = self._open()  # here, so that a bad configuration fails now, not in the thread
         self._fresh_state()
         _register(self)
@@ -205,23 +158,7 @@ class LogsvcHandler(logging.Handler):
 
     def entry(self, record: logging.LogRecord) -> dict:
         """The entry for a record: formatted message (and traceback), within the entry size limit."""
-        message = self.format(record)
-        if not message or message.isspace():
-            message = f"(empty {record.levelname} message from {record.name})"
-        try:
-            message.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates, e.g. undecodable file names: show them escaped
-            message = message.encode("utf-8", "backslashreplace").decode("utf-8")
-        entry = {
-            "id": new_id(),
-            "dateTime": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="microseconds"),
-            "severity": _severity(record.levelno),
-            "message": message,
-            "source": self.source,
-        }
-        if len(message) > self._unmeasured and len(serialise(entry).encode("utf-8")) > MAX_ENTRY_BYTES:
-            return _fit(entry, message)
-        return entry
+        return record_entry(record, self.format(record), self.source)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver (or spool) everything queued so far; False if `timeout` ran out first."""
@@ -326,7 +263,7 @@ class LogsvcHandler(logging.Handler):
                 markers.append(item)
                 break
             item_size = len(serialise(item).encode("utf-8")) + 1
-            if batch and size + item_size > self.batch_bytes:
+            if batch and size + item_size > self.batch_bytes - self._warning_room:
                 return self._with_drops(batch), markers, item
             batch.append(item)
             size += item_size
@@ -345,13 +282,7 @@ class LogsvcHandler(logging.Handler):
             self._dropped, self._dropped_since = 0, None
         if not dropped:
             return batch
-        at = datetime.fromtimestamp(since, timezone.utc)
-        warning = {
-            "id": new_id(), "dateTime": at.isoformat(timespec="microseconds"), "severity": "warning",
-            "message": f"logsvc handler dropped {dropped} log record{'s' if dropped != 1 else ''} from "
-                       f"{at.isoformat(timespec='seconds')}: its queue of {self.queue_size} was full",
-            "source": self.source,
-        }
+        warning = dropped_entry(dropped, since, self.queue_size, self.source)
         if len(batch) >= self.batch_entries:
             self._queue_front(batch.pop())
         return [warning, *batch]
