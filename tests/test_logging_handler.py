@@ -29,6 +29,7 @@ from tests.targets_fixtures import (  # noqa: F401 - moto_endpoint is a fixture 
     UrlBackend,
     full_env,
     host_name,
+    iam_env,
     make_target,
     moto_endpoint,
     run,
@@ -171,6 +172,31 @@ def test_records_emitted_while_the_server_is_down_are_spooled_and_delivered_by_f
     stored = served.stored()
     assert sorted(entry["message"] for entry in stored) == sorted(f"while down {i}" for i in range(300))
     assert handler.spool.count() == 0
+
+
+def test_refused_credentials_keep_the_entries_in_the_spool_and_say_so_once(request, tmp_path, logger, capsys,
+                                                                          monkeypatch):
+    target = make_target("url-iam", request, tmp_path)
+    for name, value in {**target.env, **iam_env(secret="not-the-secret")}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    handler = LogsvcHandler()
+    logger.addHandler(handler)
+    for index in range(20):
+        logger.error("refused %d", index)
+    assert handler.flush()
+    logger.error("refused again")
+    handler.close()
+    assert target.stored() == []
+    assert handler.spool.count() == 21
+    err = capsys.readouterr().err
+    assert err.count("logsvc handler:") == 1, err
+    assert "403: not authorised" in err and "kept in the spool" in err
+
+    result = run(target.env, "flush")  # the right credentials
+    assert result.returncode == 0, result.stderr
+    assert sorted(entry["message"] for entry in target.stored()) == sorted(
+        [f"refused {i}" for i in range(20)] + ["refused again"])
 
 
 def test_interpreter_exit_delivers_what_was_queued_with_dictconfig(tmp_path):
