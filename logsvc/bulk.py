@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import BinaryIO, Callable, Iterator
 
-from logsvc.entry import EntryError, normalise
+from logsvc.entry import DuplicateKeyError, EntryError, normalise, unique_keys
 
 CHUNK = 1000  # entries per write
 MAX_REPORTED = 20  # invalid lines listed one by one; the rest are counted
@@ -50,7 +50,10 @@ def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str = "info
                 continue
         else:
             try:
-                raw = json.loads(line.decode("utf-8"))
+                raw = json.loads(line.decode("utf-8"), object_pairs_hook=unique_keys)
+            except DuplicateKeyError as exc:
+                yield lineno, size, EntryError([str(exc)])
+                continue
             except (ValueError, RecursionError) as exc:
                 # ValueError covers bad JSON, bad UTF-8 and integers too long to convert.
                 yield lineno, size, EntryError([f"not a JSON object ({_short(exc)})"])

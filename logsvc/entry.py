@@ -183,6 +183,26 @@ def serialise(entry: dict) -> str:
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that names the same key twice (json.loads would silently keep the last)."""
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`object_pairs_hook` for json.loads: the object, or DuplicateKeyError naming the repeated key.
+
+    An entry whose "severity" appears twice means two different things to two JSON parsers;
+    refusing it is the only reading that cannot be wrong.
+    """
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"the key {key[:40]!r} appears more than once in one object")
+            seen.add(key)
+    return obj
+
+
 def same_content(a: dict, b: dict) -> bool:
     """True when two normalised entries are the same entry (an idempotent replay)."""
     return all(a.get(key) == b.get(key) for key in FIELDS)

@@ -252,8 +252,20 @@ class SigV4Verifier:
             access_key=key_id,
             account_id=self.account_id,
             user_arn=f"arn:aws:iam::{self.account_id}:user/logsvc-local",
-            user_id=key_id,
+            user_id=principal_id(key_id),
         )
+
+
+def principal_id(access_key: str) -> str:
+    """A stable IAM-style unique id (``AIDA`` and 17 characters) derived from an access key.
+
+    A Function URL puts the caller's unique principal id in ``userId``/``callerId``, never the
+    access key; the local server has no IAM to ask, so it derives one that does not reveal the key.
+    """
+    import base64
+
+    digest = hashlib.sha256(b"logsvc-principal:" + access_key.encode("utf-8")).digest()
+    return "AIDA" + base64.b32encode(digest).decode("ascii")[:17]
 
 
 def _parse_authorization(value: str) -> tuple[str, str, str, list[str], str]:

@@ -106,3 +106,128 @@ def test_served_table_deleted_while_running_answers_500_over_http(make_store, dy
         assert "retry-after" not in answer.headers
         assert "misconfigured" in answer.json()["errors"][0]
         assert http.get(server.read_url).status_code == 500
+
+
+# -- item 14: duplicate keys, a batch holding an entry twice, the caller's id ------------------------
+
+
+from logsvc.bulk import read_entries  # noqa: E402
+from logsvc.entry import normalise  # noqa: E402
+from logsvc.sigv4 import Credentials, SigV4Verifier, sign_request  # noqa: E402
+from logsvc.store import ConflictError, Query  # noqa: E402
+from logsvc.store.sqlite import SQLiteStore  # noqa: E402
+
+
+@pytest.mark.parametrize("body", [
+    '{"severity": "info", "message": "harmless", "message": "evil"}',
+    '[{"severity": "info", "message": "ok"}, {"severity": "info", "severity": "error", "message": "x"}]',
+], ids=["one", "in-a-batch"])
+def test_duplicate_json_keys_are_a_400_naming_the_key_and_store_nothing(tmp_path, body):
+    store = SQLiteStore(tmp_path / "logs.db")
+    try:
+        response = ingest.handle(post_event(body), store)
+        assert response["statusCode"] == 400
+        [error] = json.loads(response["body"])["errors"]
+        assert "appears more than once" in error and ("'message'" in error or "'severity'" in error)
+        assert store.count() == 0
+    finally:
+        store.close()
+
+
+def test_duplicate_json_keys_in_json_lines_input_are_invalid_lines():
+    import io
+
+    lines = b'{"severity": "info", "message": "fine"}\n{"severity": "info", "message": "a", "message": "b"}\n'
+    results = list(read_entries(io.BytesIO(lines)))
+    assert isinstance(results[0][2], dict)
+    lineno, _, problem = results[1]
+    assert lineno == 2 and "'message' appears more than once" in str(problem)
+
+
+def test_send_file_with_a_duplicate_key_exits_3_naming_the_line(tmp_path):
+    from tests.conftest import run_logsvc
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"severity": "info", "message": "fine"}\n{"severity": "error", "severity": "info", "message": "m"}\n')
+    done = run_logsvc("send", "--file", str(source))
+    assert done.returncode == 3, done.stderr
+    assert b"line 2" in done.stderr and b"'severity' appears more than once" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def either_store(request, tmp_path):
+    if request.param == "dynamodb":
+        yield request.getfixturevalue("make_store")(2)
+        return
+    sqlite = SQLiteStore(tmp_path / "logs.db")
+    yield sqlite
+    sqlite.close()
+
+
+def test_the_same_entry_twice_in_a_batch_is_stored_and_reported_once_by_both_stores(either_store):
+    store = either_store
+    one = normalise(entry("twice", id=str(uuid.uuid4())))
+    other = normalise(entry("once", id=str(uuid.uuid4())))
+    first = store.put([one, other, dict(one)])
+    assert sorted(first.stored) == sorted([one["id"], other["id"]]) and first.replayed == []
+    again = store.put([one, dict(one)])
+    assert again.stored == [] and again.replayed == [one["id"]]
+    changed = {**one, "message": "changed"}
+    with pytest.raises(ConflictError) as raised:
+        store.put([changed, other, dict(changed), one])
+    assert raised.value.ids == [one["id"]]
+    assert sorted(e["message"] for e in store.recent(Query()).entries) == ["once", "twice"]
+
+
+def test_the_service_answers_a_batch_with_an_entry_twice_the_same_on_both_stores(either_store):
+    store = either_store
+    one = entry("twice", id=str(uuid.uuid4()))
+    body = json.loads(ingest.handle(post_event(json.dumps([one, one])), store)["body"])
+    assert body["ids"] == [one["id"], one["id"]] and body["replayed"] == []
+    conflict = ingest.handle(post_event(json.dumps([one, {**one, "message": "other"}])), store)
+    assert conflict["statusCode"] == 409
+    assert json.loads(conflict["body"])["ids"] == [one["id"]]
+
+
+def test_bulk_input_with_a_line_twice_stores_and_reports_it_once(tmp_path):
+    store = SQLiteStore(tmp_path / "logs.db")
+    try:
+        one = normalise(entry("twice", id=str(uuid.uuid4())))
+        with store.bulk() as writer:
+            writer.write([one, dict(one)])
+        assert (writer.stored, writer.replayed) == (1, 0)
+        with store.bulk() as writer:
+            writer.write([one, dict(one)])
+        assert (writer.stored, writer.replayed) == (0, 1)
+    finally:
+        store.close()
+
+
+def test_serve_does_not_copy_the_access_key_into_user_id_or_caller_id():
+    key = Credentials("AKIDHARDENINGTEST", "hardening-secret")
+    events: list[dict] = []
+
+    def record(event, store):
+        events.append(event)
+        return {"statusCode": 200, "body": "{}"}
+
+    with LocalServer(None, ingest_handle=record, read_handle=record, auth=SigV4Verifier(key)) as server:
+        body = json.dumps(entry()).encode()
+        headers = sign_request("POST", server.ingest_url, {"content-type": "application/json"}, body, key, "eu-west-1")
+        assert httpx.post(server.ingest_url, content=body, headers=headers).status_code == 200
+    iam = events[0]["requestContext"]["authorizer"]["iam"]
+    assert iam["accessKey"] == key.access_key  # as AWS sends it
+    for name in ("userId", "callerId"):
+        assert key.access_key not in iam[name]
+        assert iam[name].startswith("AIDA") and len(iam[name]) == 21
+    safe = json.dumps(common.redact(events[0]))
+    assert key.access_key not in safe
+
+
+def test_redact_hides_the_access_key_wherever_the_iam_block_carries_it():
+    event = get_event()
+    event["requestContext"]["authorizer"] = {"iam": {"accessKey": "AKIDLEAKY", "userId": "AKIDLEAKY",
+                                                     "callerId": "AKIDLEAKY:session", "accountId": "1"}}
+    safe = json.dumps(common.redact(event))
+    assert "AKIDLEAKY" not in safe and '"accountId": "1"' in safe

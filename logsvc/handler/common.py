@@ -145,7 +145,6 @@ def unavailable_response(event: dict, exc: StoreUnavailable | StoreError) -> Res
     )
 
 
-def wire(entry: dict) -> dict:
 def misconfigured_response(event: dict, exc: StoreMisconfigured) -> Response:
     """500 saying the service is misconfigured; the cause is logged once per process, not per request."""
     cause = f"store misconfigured: {exc}"
@@ -163,6 +162,7 @@ def misconfigured_response(event: dict, exc: StoreMisconfigured) -> Response:
     )
 
 
+def wire(entry: dict) -> dict:
     """An entry as the service returns it: id, dateTime, severity, message, and source if any."""
     return {key: entry[key] for key in WIRE_FIELDS if entry.get(key) is not None}
 
@@ -257,8 +257,12 @@ def redact(event: object) -> object:
     context = event.get("requestContext")
     iam = ((context or {}).get("authorizer") or {}).get("iam") if isinstance(context, dict) else None
     if isinstance(iam, dict) and "accessKey" in iam:
+        # The key itself, and any other field that carries it (a server copying it into userId).
+        key = iam["accessKey"]
+        hidden = {name: _REDACTED if name == "accessKey" or (key and isinstance(value, str) and str(key) in value)
+                  else value for name, value in iam.items()}
         safe["requestContext"] = dict(context)
-        safe["requestContext"]["authorizer"] = {**context["authorizer"], "iam": {**iam, "accessKey": _REDACTED}}
+        safe["requestContext"]["authorizer"] = {**context["authorizer"], "iam": hidden}
     body = event.get("body")
     if isinstance(body, str) and len(body) > _LOGGED_BODY_CHARS:
         safe["body"] = body[:_LOGGED_BODY_CHARS] + f"... ({len(body)} characters)"

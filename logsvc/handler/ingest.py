@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from logsvc.entry import MAX_BATCH_ENTRIES, EntryError, normalise
+from logsvc.entry import MAX_BATCH_ENTRIES, DuplicateKeyError, EntryError, normalise, unique_keys
 from logsvc.handler import common
 from logsvc.store import ConflictError
 from logsvc.times import now_utc
@@ -130,7 +130,9 @@ def _read_json(body: bytes | None) -> object:
     except UnicodeDecodeError:
         raise common.HttpError(400, ["the request body is not valid UTF-8"]) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:
+        raise common.HttpError(400, [f"the request body is ambiguous: {exc}"]) from None
     except json.JSONDecodeError as exc:
         raise common.HttpError(400, [f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
     except RecursionError:

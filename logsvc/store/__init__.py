@@ -5,7 +5,10 @@ Every store offers:
 ``put(entries) -> PutResult``
     Store normalised entries (see `logsvc.entry.normalise`). An id already stored with the same
     content is an idempotent replay (reported in ``replayed``, not stored twice); with different
-    content it is a conflict: `ConflictError`, and nothing of the call is stored.
+    content it is a conflict: `ConflictError`, and nothing of the call is stored. An id repeated
+    within one call is one entry: with identical content it is stored, and reported, once (in
+    ``stored``, or in ``replayed`` if it was stored before the call); with different content it
+    is a `ConflictError` naming the id once.
 ``recent(query) -> Page``
     The newest entries matching ``query``, newest first, and a cursor that `follow` continues
     from (everything that arrives after this read).

@@ -184,10 +184,9 @@ class SQLiteStore:
             earlier = unique.get(entry["id"])
             if earlier is None:
                 unique[entry["id"]] = entry
-            elif same_content(earlier, entry):
-                replayed.append(entry["id"])
-            else:
+            elif not same_content(earlier, entry) and entry["id"] not in conflicts:
                 conflicts.append(entry["id"])
+            # An identical repeat within the batch is the same entry: stored and reported once.
         if conflicts:
             raise ConflictError(conflicts)
         try:
@@ -306,14 +305,16 @@ class BulkWriter:
                 conflicts += self._conflicts_within_batch(conn)
                 if conflicts:
                     raise ConflictError(conflicts)
-                total = conn.execute("SELECT count(*) FROM staging.pending").fetchone()[0]
+                # Ids stored before this merge; an identical repeat within the input counts once.
+                self.replayed = conn.execute(
+                    "SELECT count(DISTINCT p.id) FROM staging.pending p JOIN main.entries e ON e.id = p.id"
+                ).fetchone()[0]
                 # Conflicts are ruled out, so every id clash left is an identical replay: ignore it.
                 cursor = conn.execute(
                     f"INSERT OR IGNORE INTO main.entries ({_COLUMNS}) SELECT {_COLUMNS}"
                     " FROM staging.pending ORDER BY n"
                 )
                 self.stored = cursor.rowcount
-                self.replayed = total - self.stored
         except sqlite3.DatabaseError as exc:
             raise self._store._error(exc) from exc
 
