@@ -109,6 +109,7 @@ def tail(
     filters: Filters,
     max_entries: Annotated[Optional[int], typer.Option("--max-entries", min=1, help="Stop after this many new entries.", show_default=False)] = None,
     idle_timeout: Annotated[Optional[str], typer.Option("--idle-timeout", help="Stop after this long without a new entry (e.g. 30s).", show_default=False)] = None,
+    run_for: Annotated[Optional[str], typer.Option("--for", help="Stop following after this long (e.g. 30m).", show_default=False)] = None,
     interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between polls.")] = 1.0,
     cursor_file: Annotated[Optional[Path], typer.Option("--cursor", help="Resume from and save the position in this file.", show_default=False, dir_okay=False)] = None,
     display: Display,
@@ -119,16 +120,14 @@ def tail(
     from logsvc.output import notice
     from logsvc.tail import Follower, Notice
     from logsvc.targets import open_store
-    from logsvc.times import TimeFormatError, parse_duration, parse_instant
+    from logsvc.times import now_utc
 
-    query = filters.query(max(limit, 1), until=False)  # --until bounds the follow instead
-    try:
-        stop_at = parse_instant(filters.until, field="--until") if filters.until else None
-        idle = parse_duration(idle_timeout).total_seconds() if idle_timeout else None
-    except TimeFormatError as exc:
-        raise UsageError(str(exc)) from None
-    if not follow and (max_entries or idle_timeout or cursor_file):
-        raise UsageError("--max-entries, --idle-timeout and --cursor go with --follow")
+    # --since/--until bound the entries' times, as in `recent`; --for bounds how long to follow.
+    query = filters.query(max(limit, 1))
+    idle = _duration(idle_timeout, "--idle-timeout").total_seconds() if idle_timeout else None
+    stop_at = now_utc() + _duration(run_for, "--for") if run_for else None
+    if not follow and (max_entries or idle_timeout or run_for or cursor_file):
+        raise UsageError("--max-entries, --idle-timeout, --for and --cursor go with --follow")
     renderer = display.renderer()
     backend = open_store(targets.settings())
     try:
@@ -160,3 +159,12 @@ def tail(
                 write_cursor(cursor_file, follower.position_after(printed))
     finally:
         backend.close()
+
+
+def _duration(text: str, flag: str):
+    from logsvc.times import TimeFormatError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except TimeFormatError as exc:
+        raise UsageError(f"{flag}: {exc}") from None

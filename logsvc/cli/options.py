@@ -105,8 +105,8 @@ class Filters:
     grep: Annotated[Optional[str], typer.Option("--grep", "-g", help="Only messages containing this text.", show_default=False)] = None
     regex: Annotated[bool, typer.Option("--regex", help="Treat --grep as a regular expression.")] = False
 
-    def query(self, limit: int, *, until: bool = True):
-        """The store query; `until=False` leaves --until to the caller (tail stops there instead)."""
+    def query(self, limit: int):
+        """The store query: --since/--until bound the entries' times, in `recent` and `tail` alike."""
         from logsvc.entry import EntryError, parse_severity
         from logsvc.store import Query
         from logsvc.times import TimeFormatError, format_utc, now_utc, parse_instant
@@ -118,9 +118,12 @@ class Filters:
             raise UsageError(f"--severity: {exc.problems[0]}") from None
         try:
             since_at = format_utc(parse_instant(self.since, field="--since", now=now)) if self.since else None
-            until_at = format_utc(parse_instant(self.until, field="--until", now=now)) if self.until and until else None
+            until_at = format_utc(parse_instant(self.until, field="--until", now=now)) if self.until else None
         except TimeFormatError as exc:
             raise UsageError(str(exc)) from None
+        if since_at and until_at and since_at >= until_at:
+            raise UsageError(f"--since {self.since} is not earlier than --until {self.until}: no entry can match",
+                             hint="--since is the start of the range and --until its end, e.g. --since 2h --until 1h")
         pattern = None
         if self.regex:
             if not self.grep:
