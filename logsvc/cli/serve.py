@@ -49,7 +49,10 @@ def serve(
             raise LogsvcError(str(exc), hint="serve --auth iam checks signatures against your own AWS credentials") from None
 
     def announce(ingest_url: str, read_url: str) -> None:
-        sys.stdout.write(f"export INGEST_URL={ingest_url}\nexport READ_URL={read_url}\n")
+        # The first two are the original service's names (for curl); the rest point the CLI here.
+        lines = {"INGEST_URL": ingest_url, "READ_URL": read_url, "LOGSVC_TARGET": "url",
+                 "LOGSVC_INGEST_URL": ingest_url, "LOGSVC_READ_URL": read_url, "LOGSVC_AUTH": auth}
+        sys.stdout.write("".join(f"export {name}={value}\n" for name, value in lines.items()))
         sys.stdout.flush()
         sys.stderr.write("serving; Ctrl-C to stop\n")
 
