@@ -49,6 +49,10 @@ class StoreError(LogsvcError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class StoreFull(StoreError):
+    """The disk holding a local store is full (SQLITE_FULL): nothing of the write was stored."""
+
+
 class SpooledError(LogsvcError):
     exit_code = ExitCode.SPOOLED
 

@@ -231,3 +231,110 @@ def test_redact_hides_the_access_key_wherever_the_iam_block_carries_it():
                                                      "callerId": "AKIDLEAKY:session", "accountId": "1"}}
     safe = json.dumps(common.redact(event))
     assert "AKIDLEAKY" not in safe and '"accountId": "1"' in safe
+
+
+# -- item 13: a full disk says so, and loses nothing acknowledged ----------------------------------
+
+
+from logsvc.errors import StoreFull  # noqa: E402
+
+
+def _big_batch(tag: str, count: int = 20, size: int = 4000) -> list[dict]:
+    return [normalise(entry(f"{tag} {n} " + "x" * size)) for n in range(count)]
+
+
+def _fill(store: SQLiteStore) -> tuple[list[str], StoreFull]:
+    """Put batches until the store reports the disk full; the ids it acknowledged, and the error."""
+    acknowledged: list[str] = []
+    for round_ in range(1000):
+        try:
+            acknowledged += store.put(_big_batch(f"round {round_}")).stored
+        except StoreFull as exc:
+            return acknowledged, exc
+    pytest.fail("the store never filled up")
+
+
+def _stored_ids(path) -> set[str]:
+    reader = SQLiteStore(path)
+    try:
+        return {e["id"] for e in reader.recent(Query(limit=100_000)).entries}
+    finally:
+        reader.close()
+
+
+def test_sqlite_full_max_page_count_is_reported_as_full_and_keeps_what_was_acknowledged(tmp_path):
+    store = SQLiteStore(tmp_path / "logs.db")
+    try:
+        store._connect().execute("PRAGMA max_page_count = 120")  # SQLite's own SQLITE_FULL, on this connection
+        acknowledged, error = _fill(store)
+        assert acknowledged
+        assert "is full" in str(error) and "rollback" not in str(error)
+        assert error.exit_code == 4
+        with pytest.raises(StoreFull):  # still full, still said plainly (no "cannot rollback")
+            with store.bulk() as writer:
+                writer.write(_big_batch("bulk"))
+        assert _stored_ids(tmp_path / "logs.db") == set(acknowledged)
+        store._connect().execute("PRAGMA max_page_count = 1000000")  # space freed: writing works again
+        assert len(store.put(_big_batch("after")).stored) == 20
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs (root only; skipped elsewhere): a real disk that fills up."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny file system needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+
+
+def test_a_real_full_disk_is_reported_as_full_and_keeps_what_was_acknowledged(tiny_disk):
+    store = SQLiteStore(tiny_disk / "logs.db")
+    try:
+        acknowledged, error = _fill(store)
+        assert "is full" in str(error) and "rollback" not in str(error)
+        assert _stored_ids(tiny_disk / "logs.db") == set(acknowledged)
+    finally:
+        store.close()
+
+
+def test_serve_on_a_full_disk_answers_507_and_keeps_what_it_acknowledged(tiny_disk):
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", "serve", "--port", "0", "--store", str(tiny_disk / "logs.db")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ))
+    try:
+        ingest_url = proc.stdout.readline().strip().partition("=")[2]
+        acknowledged: list[str] = []
+        with httpx.Client(timeout=30) as http:
+            for round_ in range(200):
+                answer = http.post(ingest_url, json=[entry(f"round {round_} {n} " + "x" * 4000) for n in range(20)])
+                if answer.status_code != 200:
+                    break
+                acknowledged += answer.json()["ids"]
+            assert answer.status_code == 507, answer.text
+            assert "disk is full" in answer.json()["errors"][0]
+            assert "retry-after" not in answer.headers
+    finally:
+        proc.send_signal(2)
+        _, err = proc.communicate(timeout=30)
+    assert acknowledged
+    assert _stored_ids(tiny_disk / "logs.db") == set(acknowledged)
+
+
+def test_send_file_on_a_full_disk_exits_4_saying_so(tiny_disk, tmp_path):
+    from tests.conftest import run_logsvc
+
+    source = tmp_path / "big.jsonl"
+    source.write_text("".join(json.dumps(entry(f"line {n} " + "y" * 4000)) + "\n" for n in range(400)))
+    done = run_logsvc("send", "--file", str(source), "--store", str(tiny_disk / "logs.db"))
+    assert done.returncode == 4, done.stderr
+    assert b"is full" in done.stderr
+    assert b"rollback" not in done.stderr and b"cannot open" not in done.stderr and b"Traceback" not in done.stderr
+    assert _stored_ids(tiny_disk / "logs.db") == set()  # all or nothing

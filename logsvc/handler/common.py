@@ -25,7 +25,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from logsvc.entry import MAX_BATCH_BYTES
-from logsvc.errors import StoreError
+from logsvc.errors import StoreError, StoreFull
 from logsvc.store import StoreMisconfigured, StoreUnavailable
 
 logger = logging.getLogger("logsvc.handler")
@@ -133,6 +133,14 @@ def unavailable_response(event: dict, exc: StoreUnavailable | StoreError) -> Res
     """
     if isinstance(exc, StoreMisconfigured):
         return misconfigured_response(event, exc)
+    if isinstance(exc, StoreFull):
+        log_failure(event, f"store full: {exc}")
+        # 507, not 503: retrying in a second will not help; nothing of the request was stored.
+        return json_response(
+            507,
+            {"errors": ["the server's disk is full: nothing of this request was stored; send it again once"
+                        " its operator has freed space"], "stored": [], "pending": []},
+        )
     log_failure(event, f"store unavailable: {exc}", exc_info=exc)
     return json_response(
         503,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from logsvc.entry import FIELDS, at_least, same_content
-from logsvc.errors import StoreError
+from logsvc.errors import StoreError, StoreFull
 from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query
 
 SCHEMA = """
@@ -107,6 +107,11 @@ class SQLiteStore:
 
     def _error(self, exc: BaseException) -> StoreError:
         text = str(exc)
+        if _disk_full(exc):
+            return StoreFull(
+                f"the disk holding the local store {self.path} is full ({text}); nothing of this write was stored",
+                hint=f"free space on the disk of {self.path.parent}, or move the store (LOGSVC_HOME / --store)",
+            )
         if "not a database" in text or "malformed" in text:
             return StoreError(
                 f"the local store {self.path} is corrupt or not a logsvc store ({text})",
@@ -136,12 +141,12 @@ class SQLiteStore:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise self._error(exc) from exc
 
     # -- writing -----------------------------------------------------------------------------
@@ -172,8 +177,13 @@ class SQLiteStore:
         try:
             yield writer
             writer._merge()
-        finally:
+        except BaseException:
+            _detach_staging(conn)  # quietly: the error on its way out is the one to report
+            raise
+        try:
             conn.execute("DETACH DATABASE staging")
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
 
     def _insert(self, conn: sqlite3.Connection, entries: list[dict]) -> tuple[list[str], list[str]]:
         """Insert within the caller's transaction; ConflictError (the caller rolls back) on a clash."""
@@ -317,6 +327,37 @@ class BulkWriter:
                 self.stored = cursor.rowcount
         except sqlite3.DatabaseError as exc:
             raise self._store._error(exc) from exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL (the disk, or max_page_count), or ENOSPC from the file system."""
+    import errno
+
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is still open, without hiding the error that got us here.
+
+    On some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, ...) SQLite has already rolled the
+    transaction back itself; an explicit ROLLBACK would then raise "no transaction is active" in
+    place of the real cause. And a ROLLBACK that fails leaves nothing to do but report that cause.
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass
+
+
+def _detach_staging(conn: sqlite3.Connection) -> None:
+    _rollback(conn)
+    try:
+        conn.execute("DETACH DATABASE staging")
+    except sqlite3.DatabaseError:
+        pass
 
 
 def _filters(query: Query, *extra: object) -> tuple[str, list]:
