@@ -108,3 +108,29 @@ def test_pasting_what_serve_prints_sends_and_reads_through_the_server(tmp_path):
     assert not (Path(os.environ["LOGSVC_HOME"]) / "logs.db").exists()
     stored = run_logsvc("recent", "--store", str(served), "-o", "jsonl")
     assert sorted(messages(stored.stdout.decode())) == ["from curl", "pasted and sent"]
+
+
+# -- 20: errors are one line and a hint --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["recent", "--bogus"], "No such option: --bogus"),
+    (["recent", "-n", "x"], "'x'"),
+    (["--bogus"], "No such option: --bogus"),
+    (["config", "set"], "Missing argument"),
+    (["bogus"], "No such command 'bogus'"),
+])
+def test_usage_errors_are_one_line_and_a_hint_not_a_panel(args, fragment):
+    proc = run_logsvc(*args)
+    assert proc.returncode == ExitCode.USAGE
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("error: ") and fragment in lines[0]
+    assert lines[1].startswith("hint: ") and "--help" in lines[1]
+    assert "╭" not in proc.stderr.decode()
+
+
+def test_help_keeps_its_panels():
+    proc = run_logsvc("recent", "--help")
+    assert proc.returncode == 0 and "╭" in proc.stdout.decode()
+    assert "Usage" in run_logsvc("config").stdout.decode()  # a group alone still shows its help

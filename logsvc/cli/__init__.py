@@ -17,7 +17,7 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup, TyperOption
 
 from logsvc import __version__
-from logsvc.errors import ExitCode, LogsvcError, from_store_failure
+from logsvc.errors import ExitCode, LogsvcError, UsageError, from_store_failure
 
 DEBUG_HELP = "Show tracebacks for errors."
 # The panels of `logsvc --help`, in the order the command modules register into them.
@@ -31,11 +31,19 @@ class _Group(TyperGroup):
         super().__init__(**attrs)
         _accept_debug(self.commands.values())
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_exceptions.UsageError as exc:
+            _usage_error(exc)
+
     def invoke(self, ctx):
         from logsvc.store import StoreFailure
 
         try:
             return super().invoke(ctx)
+        except click_exceptions.UsageError as exc:
+            _usage_error(exc)
         except (typer.Exit, typer.Abort, click_exceptions.ClickException):
             raise  # Typer's own: usage errors and explicit exits
         except KeyboardInterrupt:
@@ -69,6 +77,14 @@ def _accept_debug(commands) -> None:
 def _set_debug(ctx, param, value: bool) -> None:
     if value:
         ctx.ensure_object(dict)["debug"] = True
+
+
+def _usage_error(exc) -> None:
+    """Typer's own usage errors as ours: one line and a hint, not a boxed panel (that stays for --help)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc  # `logsvc config` alone: Typer shows the help
+    command = exc.ctx.command_path if exc.ctx is not None else "logsvc"
+    _fail(UsageError(exc.format_message(), hint=f"`{command} --help` lists the options"))
 
 
 def _fail(exc: LogsvcError) -> None:
