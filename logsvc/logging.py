@@ -179,6 +179,8 @@ class LogsvcHandler(logging.Handler):
                     self._generation += 1  # the stuck sender ends when its request does
                     self._rescue()
                 thread.join(max(0.0, deadline - time.monotonic()))
+                if not self._queue.empty():  # records other threads logged after the stop marker
+                    self._rescue(in_flight=False)
             self._thread = None
             if self._store is not None:  # opened by the constructor, never handed to a sender
                 self._store.close()
@@ -196,9 +198,9 @@ class LogsvcHandler(logging.Handler):
         self._wake.set()
         return marker.done.wait(max(0.0, deadline - time.monotonic()))
 
-    def _rescue(self) -> None:
-        """Spool the batch in flight and everything still queued: the sender is stuck."""
-        entries = list(self._in_flight)
+    def _rescue(self, in_flight: bool = True) -> None:
+        """Spool everything still queued, and the batch in flight when the sender is stuck."""
+        entries = list(self._in_flight) if in_flight else []
         while True:
             try:
                 item = self._queue.get_nowait()
