@@ -16,17 +16,33 @@ from typing import IO
 OUTPUTS = ("table", "json", "jsonl", "raw")
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
-# C0 controls except tab and newline, DEL, C1 controls, and the bidirectional overrides.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-# The same minus what JSON escapes itself: json.dumps leaves C1 and bidi characters raw.
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Invisible characters that can hide or fake text: format characters (Unicode category Cf:
+# zero-width spaces and joiners, bidi overrides, the BOM, tag characters...), the line and
+# paragraph separators (which some terminals and viewers break lines at), and lone surrogates
+# (which JSON can carry but no terminal can show). Listed, not computed: no work at import time.
+_INVISIBLE = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+              "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd"
+              "\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+              "\U000e0020-\U000e007f")
+# C0 controls except tab and newline, DEL, C1 controls, and the invisible characters.
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
+# The same minus what JSON escapes itself: json.dumps leaves C1 and the invisible ones raw.
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
 
 
 def _escape(match: re.Match) -> str:
     if match.group() == "\r":
         return "\\r"
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _json_escape(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON spells a character beyond the BMP as a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def printable(text: str, *, keep_newlines: bool = True) -> str:
@@ -38,7 +54,7 @@ def printable(text: str, *, keep_newlines: bool = True) -> str:
 def to_json(value: object, *, indent: int | None = None) -> str:
     """JSON that round-trips, with non-ASCII kept readable and terminal controls escaped."""
     text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _UNSAFE_IN_JSON.sub(_json_escape, text)
 
 
 class TimeFormat:
@@ -47,17 +63,22 @@ class TimeFormat:
     def __init__(self, utc: bool = False) -> None:
         self.utc = utc
 
-    def header(self) -> str:
+    def column(self, stored: list[str]) -> tuple[str, list[str]]:
+        """A table's time header and cells. The header states the offset when every row shares
+        one; rows either side of a daylight-saving change each show their own instead."""
         if self.utc:
-            return "Time (UTC)"
-        offset = datetime.now().astimezone().strftime("%z")
-        return f"Time ({offset[:3]}:{offset[3:]})"
+            return "Time (UTC)", [self.show(text) for text in stored]
+        instants = [datetime.fromisoformat(text).astimezone() for text in stored]
+        offsets = {_offset(instant) for instant in instants} or {_offset(datetime.now().astimezone())}
+        if len(offsets) == 1:
+            return f"Time ({offsets.pop()})", [_clock(instant) for instant in instants]
+        return "Time (local)", [f"{_clock(instant)} {_offset(instant)}" for instant in instants]
 
     def show(self, stored: str) -> str:
         instant = datetime.fromisoformat(stored)
         if not self.utc:
             instant = instant.astimezone()
-        return instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return _clock(instant)
 
     def iso(self, stored: str) -> str:
         instant = datetime.fromisoformat(stored)
@@ -66,9 +87,21 @@ class TimeFormat:
         return instant.astimezone().isoformat(timespec="microseconds")
 
 
+def _clock(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _offset(instant: datetime) -> str:
+    offset = instant.strftime("%z")
+    return f"{offset[:3]}:{offset[3:]}"
+
+
 def resolve_color(color: str) -> dict:
     """Console options for --color auto|always|never; auto honours the terminal and NO_COLOR."""
-    if color == "never":
+    import os
+
+    # NO_COLOR (no-color.org) means plain text: no colour and no bold or dim either.
+    if color == "never" or (color == "auto" and os.environ.get("NO_COLOR")):
         return {"no_color": True, "color_system": None}
     if color == "always":
         return {"force_terminal": True, "no_color": False}
@@ -139,18 +172,20 @@ class Renderer:
         rich_console = self._rich()
         show_source = rich_console.width >= 100 and any("source" in entry for entry in entries)
         table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-        table.add_column(self.times.header(), no_wrap=True)
+        time_header, times = self.times.column([entry["dateTime"] for entry in entries])
+        table.add_column(time_header, no_wrap=True)
         table.add_column("Severity", no_wrap=True)
         if show_source:
             table.add_column("Source", no_wrap=True, max_width=20, overflow="ellipsis")
         table.add_column("Message", overflow="fold", ratio=1)
-        for entry in entries:
+        for entry, shown_time in zip(entries, times):
             severity = entry["severity"]
             style = SEVERITY_STYLES.get(severity, "")
-            cells = [Text(self.times.show(entry["dateTime"]), style="dim"), Text(severity.upper(), style=style)]
+            cells = [Text(shown_time, style="dim"), Text(severity.upper(), style=style)]
             if show_source:
-                cells.append(Text(printable(entry.get("source", "")), style="dim"))
-            cells.append(Text(printable(entry["message"]), style=style if severity == "error" else ""))
+                cells.append(Text(printable(entry.get("source", ""), keep_newlines=False), style="dim"))
+            # A newline is shown as \n: a real one would start what looks like another row.
+            cells.append(Text(printable(entry["message"], keep_newlines=False), style=style if severity == "error" else ""))
             table.add_row(*cells)
         if entries:
             rich_console.print(table)

@@ -134,3 +134,97 @@ def test_help_keeps_its_panels():
     proc = run_logsvc("recent", "--help")
     assert proc.returncode == 0 and "╭" in proc.stdout.decode()
     assert "Usage" in run_logsvc("config").stdout.decode()  # a group alone still shows its help
+
+
+# -- 18: a display that cannot be forged, plain under NO_COLOR, true across DST ---------------------
+
+
+def test_a_newline_in_a_message_cannot_forge_a_table_row():
+    forged = "2026-01-01 00:00:00.000 ERROR   forged row"
+    send_at(f"real message\n{forged}\rand\u2028more", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    table = invoke("recent", "--utc", "--color", "never").stdout
+    rows = table.splitlines()[1:]
+    assert len(rows) == 1, table
+    assert rows[0].endswith("real message\\n" + forged + "\\rand\\u2028more")
+
+
+def _all_invisible() -> str:
+    import unicodedata
+
+    return "".join(chr(code) for code in range(0x80, 0x110000)
+                   if unicodedata.category(chr(code)) in ("Cf", "Zl", "Zp"))
+
+
+def test_format_characters_and_line_separators_are_escaped_in_every_output():
+    import unicodedata
+
+    invisible = _all_invisible()
+    assert "\u200b" in invisible and "\u2029" in invisible and "\U000e0041" in invisible
+    message = "x" + invisible + "y"
+    result = invoke("send", "-o", "json", message)
+    assert result.exit_code == 0, result.output
+    for output in ("table", "raw", "json", "jsonl"):
+        shown = invoke("recent", "-o", output, "--color", "never").stdout
+        leaked = {f"U+{ord(ch):04X}" for ch in shown if unicodedata.category(ch) in ("Cf", "Zl", "Zp")}
+        assert not leaked, (output, sorted(leaked)[:10])
+    assert json.loads(invoke("recent", "-o", "json").stdout)[0]["message"] == message  # still round-trips
+    assert "\\u200b" in invoke("recent", "-o", "raw").stdout
+
+
+def _on_a_terminal(*args: str, env: dict) -> bytes:
+    """Run logsvc with stdout on a pseudo-terminal, as an operator's shell runs it."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", *args], stdout=secondary, stderr=subprocess.PIPE,
+                            cwd=ROOT, env={**os.environ, "TERM": "xterm-256color", **env})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=60)
+    os.close(primary)
+    assert proc.returncode == 0, proc.stderr.read()
+    return b"".join(chunks)
+
+
+def test_no_color_means_no_ansi_at_all_on_a_terminal():
+    send_at("boom", datetime.now(timezone.utc), "-s", "error")
+    assert b"\x1b[" in _on_a_terminal("recent", env={})  # the terminal gets styles normally
+    for args in (("recent",), ("tail",), ("recent", "-o", "raw")):
+        shown = _on_a_terminal(*args, env={"NO_COLOR": "1"})
+        assert b"boom" in shown and b"\x1b[" not in shown, (args, shown)
+
+
+def _table_in_berlin(*times: str) -> list[str]:
+    for number, when in enumerate(times):
+        assert invoke("send", "--time", when, f"entry {number}").exit_code == 0
+    proc = run_logsvc("recent", "--local", env={"TZ": "Europe/Berlin"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    return lines
+
+
+@pytest.mark.parametrize("times, header, rows", [
+    # Spring forward: 02:00 CET became 03:00 CEST.
+    (("2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z"), "Time (local)",
+     ["2026-03-29 03:30:00.000 +02:00", "2026-03-29 01:30:00.000 +01:00"]),
+    # Fall back: 02:30 happened twice, an hour apart; only the offset tells them apart.
+    (("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z"), "Time (local)",
+     ["2026-10-25 02:30:00.000 +01:00", "2026-10-25 02:30:00.000 +02:00"]),
+    # One side only: the header states that side's offset, whatever the offset is today.
+    (("2026-07-01T10:00:00Z", "2026-07-01T11:00:00Z"), "Time (+02:00)",
+     ["2026-07-01 13:00:00.000", "2026-07-01 12:00:00.000"]),
+    (("2026-01-10T10:00:00Z", "2026-01-10T11:00:00Z"), "Time (+01:00)",
+     ["2026-01-10 12:00:00.000", "2026-01-10 11:00:00.000"]),
+])
+def test_table_times_are_true_across_a_daylight_saving_change(times, header, rows):
+    lines = _table_in_berlin(*times)
+    assert lines[0].startswith(header)
+    assert [line[:len(rows[0])] for line in lines[1:]] == rows
