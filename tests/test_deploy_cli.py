@@ -257,3 +257,26 @@ def test_smoke_fails_when_the_urls_refuse_the_signature(aws, tmp_path):
     finally:
         server.stop()
         store.close()
+
+
+def test_on_a_terminal_yes_deploys_with_the_live_event_table(aws):
+    env = {**os.environ, "COLUMNS": "200"}
+    code, output = _run_on_terminal(["deploy", "--stack", aws.stack], b"y\n", env)
+    assert code == 0, output
+    assert "deploying stack" in output and "CREATE_COMPLETE" in output and "IngestFunction" in output
+    assert describe(aws)["StackStatus"] == "CREATE_COMPLETE"
+    assert profile()["stack"] == aws.stack
+
+
+def test_a_named_bucket_is_used_and_remembered_but_never_created(aws):
+    missing = invoke("deploy", "--stack", aws.stack, "--bucket", f"{aws.stack}-nope", "--yes")
+    assert missing.exit_code == ExitCode.USAGE and "does not exist" in missing.stderr
+    assert describe(aws) is None
+    bucket = f"{aws.stack}-artifacts"
+    aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.region})
+    result = invoke("deploy", "--stack", aws.stack, "--bucket", bucket, "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert stacks.parameters(describe(aws))["CodeBucket"] == bucket
+    [stored] = aws.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
+    assert stacks.parameters(describe(aws))["CodeKey"] == stored["Key"]
+    assert profile()["bucket"] == bucket

@@ -318,6 +318,7 @@ class _EventView:
 
     def stop(self) -> None:
         if self._live is not None:
+            self._live.update(self._render(settled=True))  # the last picture stays, without the spinner
             self._live.__exit__(None, None, None)
             self._live = None
 
@@ -330,11 +331,12 @@ class _EventView:
             self._console.print(f"{event['ResourceStatus']:<28} {event['LogicalResourceId']:<30} "
                                 f"{event.get('ResourceType', '')}{reason}", markup=False, highlight=False)
 
-    def _render(self):
+    def _render(self, settled: bool = False):
+        from rich.console import Group
         from rich.spinner import Spinner
         from rich.table import Table
 
-        table = Table(title=self._title, title_justify="left", show_edge=False)
+        table = Table(show_edge=False)
         for column in ("resource", "type", "status", "reason"):
             table.add_column(column)
         for logical_id, event in self._latest.items():
@@ -343,9 +345,7 @@ class _EventView:
                 "green" if status.endswith("COMPLETE") else "yellow"
             table.add_row(logical_id, event.get("ResourceType", ""), status,
                           event.get("ResourceStatusReason") or "", style=style)
-        from rich.console import Group
-
-        return Group(Spinner("dots", text=self._title), table)
+        return table if settled else Group(Spinner("dots", text=self._title), table)
 
 
 def _print_failures(failed) -> None:
