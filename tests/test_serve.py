@@ -432,10 +432,11 @@ def read_response(connection: socket.socket) -> bytes:
 def test_stalled_clients_do_not_block_others(quick_timeouts_server, client):
     url = quick_timeouts_server.ingest_url
     stalled_head = raw_connection(quick_timeouts_server)
-    stalled_head.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Ty")
+    stalled_head.sendall(b"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Ty" % quick_timeouts_server.port)
     stalled_body = raw_connection(quick_timeouts_server)
     stalled_body.sendall(
-        b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sev"
+        b"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sev"
+        % quick_timeouts_server.port
     )
     silent = raw_connection(quick_timeouts_server)
 
@@ -486,8 +487,8 @@ def test_a_slow_handler_does_not_block_other_requests(client):
 def test_declared_oversized_body_gets_413_before_it_is_sent(server):
     connection = raw_connection(server)
     connection.sendall(
-        b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100000000\r\n\r\n[{\"severity\""
+        b"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000000\r\n\r\n[{\"severity\"" % server.port
     )
     started = time.monotonic()
     reply = read_response(connection)
@@ -504,8 +505,8 @@ def test_chunked_body_over_the_limit_gets_413_while_streaming(server, store):
     before = store.count()
     connection = raw_connection(server)
     connection.sendall(
-        b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n"
+        b"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" % server.port
     )
     piece = b" " * 65536
     sent = 0
@@ -536,7 +537,7 @@ def test_body_at_the_server_limit_reaches_the_handler(recorder, client):
 def test_stop_returns_promptly_with_a_stalled_client():
     running = start_in_thread(None, ingest_handle=Recorder(), read_handle=Recorder())
     connection = raw_connection(running)
-    connection.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+    connection.sendall(b"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 10\r\n\r\nab" % running.port)
     time.sleep(0.1)
     started = time.monotonic()
     running.stop()

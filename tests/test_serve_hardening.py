@@ -338,3 +338,91 @@ def test_send_file_on_a_full_disk_exits_4_saying_so(tiny_disk, tmp_path):
     assert b"is full" in done.stderr
     assert b"rollback" not in done.stderr and b"cannot open" not in done.stderr and b"Traceback" not in done.stderr
     assert _stored_ids(tiny_disk / "logs.db") == set()  # all or nothing
+
+
+# -- item 9: DNS rebinding and cross-origin pages --------------------------------------------------
+
+
+import socket  # noqa: E402
+
+
+def _raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    reply = b"".join(chunks)
+    return int(reply.split(b" ", 2)[1]), reply.partition(b"\r\n\r\n")[2]
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    store = SQLiteStore(tmp_path / "logs.db")
+    with LocalServer(store) as server:
+        server.store = store
+        yield server
+    store.close()
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "evil.example", "127.0.0.1.nip.io:{port}",
+                                  "localhost.evil.example:{port}", "127.0.0.1:{other}", "127.0.0.1:notaport", "::1"])
+def test_a_request_whose_host_is_not_this_server_is_refused(local_server, host):
+    host = host.format(port=local_server.port, other=local_server.port + 1)
+    body = json.dumps(entry("rebound")).encode()
+    for method, path, content in (("POST", "/ingest", body), ("GET", "/read", b"")):
+        status, answer = _raw_request(
+            local_server.port, f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n".encode(), content)
+        assert status == 403, answer
+        assert "does not name this server" in json.loads(answer)["errors"][0]
+    assert local_server.store.count() == 0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "app.localhost:{port}",
+                                  "[::1]:{port}", "127.0.0.2:{port}"])
+def test_the_addresses_of_this_server_are_accepted(local_server, host):
+    host = host.format(port=local_server.port)
+    status, answer = _raw_request(local_server.port, f"GET /read HTTP/1.1\r\nHost: {host}\r\n".encode())
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "https://evil.example", "null", "http://127.0.0.1:{other}",
+                                    "https://127.0.0.1:{port}", "http://evil.example:{port}"])
+def test_a_cross_origin_write_from_a_web_page_is_refused(local_server, origin):
+    origin = origin.format(port=local_server.port, other=local_server.port + 1)
+    with httpx.Client(timeout=10) as http:
+        answer = http.post(local_server.ingest_url, content=json.dumps(entry("csrf")),
+                           headers={"content-type": "text/plain", "origin": origin})
+    assert answer.status_code == 403
+    assert "cross-origin" in answer.json()["errors"][0]
+    assert local_server.store.count() == 0
+
+
+def test_a_page_of_this_server_s_own_origin_may_write(local_server):
+    with httpx.Client(timeout=10) as http:
+        for origin in (local_server.url, f"http://localhost:{local_server.port}"):
+            answer = http.post(local_server.ingest_url, json=entry("same origin"), headers={"origin": origin})
+            assert answer.status_code == 200, answer.text
+    assert local_server.store.count() == 2
+
+
+def test_serve_on_all_interfaces_accepts_ip_addresses_and_its_host_name_but_not_other_names(tmp_path):
+    store = SQLiteStore(tmp_path / "logs.db")
+    try:
+        with LocalServer(store, host="0.0.0.0") as server:
+            for host, expected in ((f"192.0.2.7:{server.port}", 200), (f"{socket.gethostname()}:{server.port}", 200),
+                                   (f"evil.example:{server.port}", 403)):
+                status, _ = _raw_request(server.port, f"GET /read HTTP/1.1\r\nHost: {host}\r\n".encode())
+                assert status == expected, host
+    finally:
+        store.close()
+
+
+def test_serve_host_option_allows_that_name(tmp_path):
+    store = SQLiteStore(tmp_path / "logs.db")
+    try:
+        with LocalServer(store, host="localhost") as server:
+            status, _ = _raw_request(server.port, f"GET /read HTTP/1.1\r\nHost: localhost:{server.port}\r\n".encode())
+            assert status == 200
+    finally:
+        store.close()

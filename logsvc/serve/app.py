@@ -4,7 +4,9 @@
     anything else         ->  404 {"errors": ["no such path; use /ingest or /read"]}
 
 With ``auth`` (``"iam"`` or a `logsvc.sigv4.SigV4Verifier`) requests must be SigV4-signed, as
-for a URL with ``AuthType: AWS_IAM``; otherwise 403. Bodies over `MAX_BODY_BYTES` get a 413
+for a URL with ``AuthType: AWS_IAM``, for this server's host; otherwise 403. With ``hosts`` (a
+`logsvc.serve.hosts.HostPolicy`, which `LocalServer` sets once bound) a request whose ``Host`` is
+not this server, or whose ``Origin`` is another site's, is a 403 before anything else. Bodies over `MAX_BODY_BYTES` get a 413
 before they are read (``Content-Length`` checked up front, chunked bodies counted as they
 arrive), and a body must arrive within `BODY_TIMEOUT_SECONDS` (else 408).
 
@@ -81,6 +83,7 @@ class FunctionUrlApp:
     ) -> None:
         self.store = store
         self.auth = _verifier(auth)
+        self.hosts: Any = None  # a HostPolicy, set by LocalServer once it knows its address
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self._handlers = {"/ingest": ingest_handle, "/read": read_handle}
@@ -112,6 +115,10 @@ class FunctionUrlApp:
         declared, chunked = _body_framing(raw_headers)
         body_pending = chunked or bool(declared)
 
+        refused = self._foreign(raw_headers)
+        if refused is not None:
+            await _send_json(send, 403, {"message": "Forbidden", "errors": [refused]}, close=body_pending)
+            return
         handle = self.route(scope["path"])
         if handle is None:
             await _send_json(send, 404, {"errors": [NOT_FOUND_MESSAGE]}, close=body_pending)
@@ -181,6 +188,22 @@ class FunctionUrlApp:
         response_headers.append((b"content-length", str(len(response_body)).encode("ascii")))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": response_body})
+
+    def _foreign(self, raw_headers: list[tuple[bytes, bytes]]) -> str | None:
+        """Why a request from another site (DNS rebinding, a cross-origin page) is refused, or None."""
+        if self.hosts is None:
+            return None
+        for name, value in raw_headers:
+            if name == b"host":
+                host = value.decode("latin-1")
+                if not self.hosts.allows(host):
+                    return (f"the Host header {host[:100]!r} does not name this server (use one of "
+                            f"{self.hosts.examples()}; serve --host NAME answers to NAME)")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+                if not self.hosts.allows_origin(origin):
+                    return f"cross-origin request from {origin[:100]!r} refused: only this server's own pages may call it"
+        return None
 
     async def _invoke(self, handle: Handle, event: dict) -> Any:
         if self._executor is None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from logsvc.serve.app import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, Handle, build_app
+from logsvc.serve.hosts import HostPolicy
 from logsvc.serve.protocol import HEAD_TIMEOUT_SECONDS, MAX_HEAD_BYTES, _guarded_protocol
 
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
@@ -137,6 +138,7 @@ class LocalServer:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._url_host = _url_host(sock)
+        self.app.hosts = HostPolicy(self.host, sock.getsockname()[0], self.port)
         config = uvicorn.Config(
             self.app,
             http=_guarded_protocol(self._head_timeout, MAX_HEAD_BYTES),
