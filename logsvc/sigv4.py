@@ -24,7 +24,7 @@ import hmac
 import re
 import time
 from calendar import timegm
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_to_bytes, urlsplit, urlunsplit
@@ -198,10 +198,13 @@ class SigV4Verifier:
         body: bytes,
         *,
         now: float | None = None,
+        host_ok: Callable[[str], bool] | None = None,
     ) -> Caller:
         """Return who signed the request, or raise SignatureError saying why it is refused.
 
-        `headers` are (lower-case name, value) pairs as received, repeats included.
+        `headers` are (lower-case name, value) pairs as received, repeats included. `host_ok`
+        says whether a signed ``host`` names this server: a request signed for another one (the
+        deployed Function URL, say) must not be replayable here with the same credentials.
         """
         received: dict[str, list[str]] = {}
         for name, value in headers:
@@ -220,6 +223,8 @@ class SigV4Verifier:
             raise SignatureError(f"signed header {missing[0]!r} is not in the request")
         if "host" not in signed_names:
             raise SignatureError("the host header must be signed")
+        if host_ok is not None and not all(host_ok(host) for host in received["host"]):
+            raise SignatureError(f"the request is signed for host {received['host'][-1][:100]!r}, not for this server")
         if "x-amz-date" not in signed_names:
             raise SignatureError("the x-amz-date header must be signed")
         amz_date = received["x-amz-date"][-1]

@@ -426,3 +426,43 @@ def test_serve_host_option_allows_that_name(tmp_path):
             assert status == 200
     finally:
         store.close()
+
+
+# -- item 10: a signature ties the request to this server -------------------------------------------
+
+
+SIGNING_KEY = Credentials("AKIDHOSTBINDING", "host-binding-secret")
+
+
+@pytest.fixture
+def iam_server(tmp_path):
+    store = SQLiteStore(tmp_path / "logs.db")
+    with LocalServer(store, auth=SigV4Verifier(SIGNING_KEY)) as server:
+        server.store = store
+        yield server
+    store.close()
+
+
+@pytest.mark.parametrize("signed_for", ["https://abcdef.lambda-url.eu-west-1.on.aws/ingest", "http://127.0.0.1:{other}/ingest"])
+def test_a_request_signed_for_another_host_is_refused(iam_server, signed_for):
+    body = json.dumps(entry("replayed from elsewhere")).encode()
+    url = signed_for.format(other=iam_server.port + 1)
+    headers = sign_request("POST", url, {"content-type": "application/json"}, body, SIGNING_KEY, "eu-west-1")
+    with httpx.Client(timeout=10) as http:
+        answer = http.post(iam_server.ingest_url, content=body, headers=headers)  # Host as signed
+    assert answer.status_code == 403
+    assert iam_server.store.count() == 0
+    signed_here = sign_request("POST", iam_server.ingest_url, {"content-type": "application/json"}, body,
+                               SIGNING_KEY, "eu-west-1")
+    with httpx.Client(timeout=10) as http:
+        assert http.post(iam_server.ingest_url, content=body, headers=signed_here).status_code == 200
+
+
+def test_the_verifier_checks_the_signed_host(iam_server):
+    body = b"{}"
+    headers = sign_request("POST", "https://abcdef.lambda-url.eu-west-1.on.aws/ingest", {}, body, SIGNING_KEY, "eu-west-1")
+    verifier = SigV4Verifier(SIGNING_KEY)
+    pairs = list(headers.items())
+    assert verifier.verify("POST", "/ingest", "", pairs, body).access_key == SIGNING_KEY.access_key  # valid as such
+    with pytest.raises(Exception, match="signed for host 'abcdef.lambda-url.eu-west-1.on.aws'"):
+        verifier.verify("POST", "/ingest", "", pairs, body, host_ok=iam_server.app.hosts.allows)

@@ -149,7 +149,8 @@ class FunctionUrlApp:
             from logsvc.sigv4 import SignatureError
 
             try:
-                caller = self.auth.verify(method, raw_path, raw_query, headers, body)
+                caller = self.auth.verify(method, raw_path, raw_query, headers, body,
+                                          host_ok=self.hosts.allows if self.hosts is not None else None)
             except SignatureError as exc:
                 await _send_json(send, 403, {"message": "Forbidden", "errors": [str(exc)]})
                 return
