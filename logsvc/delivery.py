@@ -15,9 +15,10 @@ from itertools import chain
 from typing import Iterable, Iterator
 
 from logsvc.entry import batches, serialise
-from logsvc.errors import InvalidInputError, SpooledError
-from logsvc.spool import Spool
+from logsvc.errors import InvalidInputError, SpooledError, UsageError
+from logsvc.spool import Spool, SpoolWriteError
 from logsvc.store import ConflictError, PutResult, StoreUnavailable
+
 
 def spool_for(settings) -> Spool | None:
     """The spool of the target in `settings`; None for the local store, which needs none."""
@@ -30,6 +31,21 @@ def spool_for(settings) -> Spool | None:
     return None
 
 
+def target_flags(spool: Spool) -> dict[str, str | None]:
+    """The settings naming a spool's target (the inverse of `spool_for`), to deliver a spool
+    whose target is no longer the configured one."""
+    kind, _, rest = spool.target.partition(" ")
+    name, *fields = rest.split(" ")
+    options = dict(field.partition("=")[::2] for field in fields)
+    if kind == "url":
+        return {"target": "url", "ingest_url": name, "auth": options.get("auth") or None}
+    if kind == "dynamodb":
+        return {"target": "dynamodb", "table": name, "region": options.get("region") or None,
+                "endpoint_url": options.get("endpoint") or None}
+    raise UsageError(f"the spool {spool.key} names an unknown target {spool.target!r}",
+                     hint=f"look at {spool.path}, then discard it with `logsvc flush --spool {spool.key} --discard`")
+
+
 def put(backend, entries: list[dict], spool: Spool | None) -> PutResult:
     """Store entries; if the target stays unavailable, spool those not stored and raise SpooledError."""
     try:
@@ -40,12 +56,15 @@ def put(backend, entries: list[dict], spool: Spool | None) -> PutResult:
         raise _spooled(spool, entries, set(exc.stored), exc) from exc
 
 
-def _spooled(spool: Spool, entries: list[dict], stored: set[str], exc: StoreUnavailable,
-             more: int = 0) -> SpooledError:
-    """Spool the entries not in `stored`; the error that says so (`more`: others spooled already)."""
-    left = [entry for entry in entries if entry["id"] not in stored]
-    spool.append(left)
-    count = len(left) + more
+def _spooled(spool: Spool, entries: Iterable[dict], stored: set[str], exc: StoreUnavailable) -> SpooledError:
+    """Spool the entries not in `stored` in one append; the error that says so.
+
+    If the spool cannot be written either, SpoolWriteError (exit 4) says that nothing was kept.
+    """
+    try:
+        count = spool.append(entry for entry in entries if entry["id"] not in stored)
+    except SpoolWriteError as error:
+        raise SpoolWriteError(f"{exc}; and {error.message}", hint=error.hint()) from exc
     return SpooledError(
         f"{exc}; {count} entr{'y' if count == 1 else 'ies'} kept in the spool",
         hint="`logsvc flush` delivers them when the target is back; `logsvc status` shows what waits",
@@ -59,13 +78,16 @@ class FlushReport:
         self.delivered = 0
         self.rejected: list[str] = []
         self.rejected_file = None
+        self.quarantined = 0  # spool lines that were not entries (torn, undecodable), set aside
+        self.quarantine_file = None
 
 
 def flush(backend, spool: Spool, report: FlushReport) -> None:
     """Deliver the spool, counting in `report` (also when it stops part-way by raising).
 
     An entry whose id the target holds with other content can never be delivered: it goes to a
-    `.rejected.jsonl` file beside the spool and the rest carries on.
+    `.rejected.jsonl` file beside the spool and the rest carries on. So does a line that is not
+    an entry (torn by a crash, undecodable): it goes to the spool's quarantine file.
     """
 
     def deliver(batch: list[dict]) -> None:
@@ -83,7 +105,11 @@ def flush(backend, spool: Spool, report: FlushReport) -> None:
             report.delivered += len(batch)
             return
 
-    spool.flush(deliver)
+    def quarantined(count: int) -> None:
+        report.quarantined += count
+        report.quarantine_file = spool.quarantine_path
+
+    spool.flush(deliver, on_quarantine=quarantined)
 
 
 class RemoteBulk:
@@ -134,9 +160,9 @@ class RemoteBulk:
         except StoreUnavailable as exc:
             if self._spool is None:
                 raise
-            rest = [json.loads(line) for line in untried]  # what was never tried
-            self._spool.append(rest)
-            raise _spooled(self._spool, batch, set(exc.stored), exc, more=len(rest)) from exc
+            # This batch's entries not stored and everything never tried, in one append.
+            rest = (json.loads(line) for line in untried)
+            raise _spooled(self._spool, chain(batch, rest), set(exc.stored), exc) from exc
         self.stored += len(result.stored)
         self.replayed += len(result.replayed)
 
