@@ -236,6 +236,10 @@ def test_smoke_sends_a_canary_through_the_urls_and_reads_it_back(aws, tmp_path):
         stored = store.recent(Query(limit=5)).entries
         assert [(e["id"], e["source"]) for e in stored] == [(canary_id, "logsvc-deploy")]
         assert stored[0]["message"].startswith("logsvc deploy smoke test ")
+        # ...and plain `logsvc send` goes to the deployed URLs right away, signed.
+        sent = invoke("send", "right after the deploy")
+        assert sent.exit_code == 0, sent.stderr
+        assert store.recent(Query(limit=1)).entries[0]["id"] == sent.stdout.strip()
     finally:
         server.stop()
         store.close()
@@ -280,3 +284,14 @@ def test_a_named_bucket_is_used_and_remembered_but_never_created(aws):
     [stored] = aws.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
     assert stacks.parameters(describe(aws))["CodeKey"] == stored["Key"]
     assert profile()["bucket"] == bucket
+
+
+def test_diff_of_a_new_stack_lists_every_resource_and_leaves_nothing_behind(aws):
+    result = invoke("diff", "--stack", aws.stack, "-o", "json")
+    assert result.exit_code == ExitCode.CHANGES, result.stderr
+    changes = json.loads(result.stdout)
+    assert changes["kind"] == "CREATE"
+    assert {"IngestFunction", "ReadFunction", "IngestUrl", "ReadUrl", "TableRetained"} <= {
+        change["logicalId"] for change in changes["changes"] if change["action"] == "Add"}
+    assert describe(aws) is None  # the review stack of the CREATE change set was deleted with it
+    assert "ingest_url" not in profile()
