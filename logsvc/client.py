@@ -151,6 +151,7 @@ class FunctionUrlStore:
             except httpx.TimeoutException:
                 problem, wait = f"{_host(url)} did not answer in time", None
             except httpx.TransportError as exc:
+                _raise_if_unknown_host(url, exc)
                 problem, wait = _transport_problem(url, exc), None
             else:
                 if response.status_code not in TRANSIENT_STATUS:
@@ -202,6 +203,25 @@ def _aws_credentials(profile: str | None, region: str | None, url: str):
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc or url
+
+
+def _raise_if_unknown_host(url: str, exc: httpx.TransportError) -> None:
+    """A host name that does not exist is a mistake in the configuration, not an outage.
+
+    Raises UsageError (not retried, nothing spooled) when DNS answers that the name is unknown.
+    A temporary resolver failure (EAI_AGAIN: no network, resolver down) stays an outage.
+    """
+    import socket
+
+    permanent = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror) and cause.errno in permanent:
+            host = urlsplit(url).hostname
+            raise UsageError(f"the host {host} in {url} does not exist (DNS: {cause.strerror})",
+                             hint="check the URL: `logsvc config set ingest_url URL` (or read_url)") from None
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _transport_problem(url: str, exc: httpx.TransportError) -> str:

@@ -148,7 +148,7 @@ def resolve(flags: dict[str, str | None] | None = None, *, profile: str | None =
             if os.environ.get(variable):
                 values["region"], origins["region"] = os.environ[variable], f"env {variable}"
                 break
-    _check(values)
+    _check(values, origins)
     return Resolved(name, values, origins)
 
 
@@ -162,7 +162,38 @@ def validate_value(key: str, value: str) -> None:
     _check({**{name: default for name, (default, _help) in SETTINGS.items()}, key: value})
 
 
-def _check(values: dict[str, str | None]) -> None:
+URL_KEYS = ("ingest_url", "read_url", "endpoint_url")
+
+
+def url_problem(value: str) -> str | None:
+    """Why `value` cannot be a service URL (scheme http or https, and a host), or None if it can."""
+    from urllib.parse import urlsplit
+
+    if not value.isprintable() or any(ch.isspace() for ch in value):
+        return "contains spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http:// or https:// URL" if parts.scheme else "is not a URL (no http:// or https://)"
+    if not parts.hostname:
+        return "names no host"
+    return None
+
+
+def _check(values: dict[str, str | None], origins: dict[str, str] | None = None) -> None:
+    for key in URL_KEYS:
+        value = values.get(key)
+        problem = url_problem(value) if value else None
+        if problem:
+            origin = (origins or {}).get(key, "")
+            where = f" ({origin})" if origin else ""
+            fix = (f"set {origin[4:]} to an http(s) URL" if origin.startswith("env ") else
+                   f"give --{key.replace('_', '-')} an http(s) URL" if origin == "flag" else
+                   f"`logsvc config set {key} https://HOST/...`")
+            raise UsageError(f"{key} {value!r}{where} {problem}", hint=f"{fix} (scheme http or https, and a host)")
     if values["target"] not in TARGETS:
         raise UsageError(f"target {values['target']!r} is not one of {', '.join(TARGETS)}")
     if values["auth"] not in AUTHS:

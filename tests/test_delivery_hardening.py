@@ -293,3 +293,133 @@ def test_a_flush_stopped_by_an_outage_keeps_the_undelivered_entries_in_order(tmp
     rest: list[dict] = []
     spool.flush(rest.extend)
     assert delivered + rest == entries
+
+
+# -- 3. URLs: wrong ones are configuration errors --------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "not-a-url", "http://", "http://host:99999/", "http://a b/"])
+def test_config_set_refuses_an_invalid_url_and_writes_nothing(url, isolated):
+    result = cli({}, "config", "set", "ingest_url", url)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "ingest_url" in result.stderr and "hint" in result.stderr.lower()
+    assert not (isolated / "logsvc" / "config.toml").exists()
+
+
+def test_config_set_accepts_http_and_https_urls(isolated):
+    for key, url in (("ingest_url", "https://abc.lambda-url.eu-west-1.on.aws/"), ("read_url", "http://127.0.0.1:8080/read")):
+        result = cli({}, "config", "set", key, url)
+        assert result.exit_code == 0, result.output
+    assert "abc.lambda-url" in (isolated / "logsvc" / "config.toml").read_text()
+
+
+def test_an_invalid_url_from_the_environment_is_a_usage_error_and_nothing_is_spooled():
+    env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": "ftp://x", "LOGSVC_READ_URL": "ftp://x"}
+    sent = cli(env, "send", "hello")
+    assert sent.exit_code == ExitCode.USAGE, sent.output
+    assert "ftp://x" in sent.stderr and "LOGSVC_INGEST_URL" in sent.stderr
+
+
+def test_a_host_that_does_not_exist_is_a_configuration_error_not_an_outage():
+    url = "http://no-such-host.invalid/ingest"
+    env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": url, "LOGSVC_READ_URL": url}
+    sent = cli(env, "send", "hello")
+    assert sent.exit_code == ExitCode.USAGE, sent.output
+    assert "no-such-host.invalid" in sent.stderr and "does not exist" in sent.stderr
+    assert "spool" not in sent.stderr
+    assert Spool(f"url {url} auth=none").count() == 0
+
+
+def test_doctor_reports_an_invalid_url():
+    env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": "not-a-url", "LOGSVC_READ_URL": "not-a-url"}
+    result = cli(env, "doctor", "--no-canary")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "FAIL  configuration: ingest_url 'not-a-url'" in result.stdout
+    assert "LOGSVC_INGEST_URL" in result.stdout  # where the bad value came from, and what to fix
+
+
+def test_a_spool_for_a_url_no_longer_configured_is_listed_and_delivered_by_name(tmp_path):
+    old = UrlBackend(tmp_path / "old.db", port=free_port()).start()
+    new = UrlBackend(tmp_path / "new.db", port=free_port()).start()
+    try:
+        old.stop()
+        for message in ("first", "second"):
+            sent = cli(old.env(), "send", "--source", "t", message)
+            assert sent.exit_code == ExitCode.SPOOLED, sent.output
+        key = Spool(f"url {old.ingest_url} auth=none").key
+        # The operator moved on to the new URL: the old spool is not the configured target's.
+        status = cli(new.env(), "status")
+        assert status.exit_code == 0, status.output
+        assert "spooled: 0 entries waiting for this target" in status.stdout
+        assert f"2 waiting for url {old.ingest_url} auth=none (spool {key})" in status.stdout
+        plain = cli(new.env(), "flush")
+        assert plain.exit_code == 0 and "nothing to flush" in plain.stderr
+
+        old.start()
+        flushed = cli(new.env(), "flush", "--spool", key[:8])
+        assert flushed.exit_code == 0, flushed.output
+        assert "delivered 2, 0 still spooled" in flushed.stderr
+        assert sorted(entry["message"] for entry in old.stored()) == ["first", "second"]
+        assert new.stored() == []
+        assert f"spool {key}" not in cli(new.env(), "status").stdout
+    finally:
+        old.close()
+        new.close()
+
+
+def test_a_spool_for_an_invalid_url_can_only_be_discarded_and_only_when_confirmed():
+    # A spool left by an earlier version, which accepted `ftp://x` and spooled for it.
+    stranded = Spool("url ftp://x auth=none")
+    stranded.append(big_entries(3, size=50))
+    env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": "http://127.0.0.1:1/ingest"}
+
+    deliver = cli(env, "flush", "--spool", "url ftp://x auth=none")
+    assert deliver.exit_code == ExitCode.USAGE, deliver.output
+    assert "cannot deliver the spool" in deliver.stderr and "--discard" in deliver.stderr
+
+    unconfirmed = cli(env, "flush", "--spool", stranded.key, "--discard")  # no terminal to ask on
+    assert unconfirmed.exit_code == ExitCode.USAGE, unconfirmed.output
+    assert "--yes" in unconfirmed.stderr
+    assert stranded.count() == 3
+
+    dropped = cli(env, "flush", "--spool", stranded.key, "--discard", "--yes")
+    assert dropped.exit_code == 0, dropped.output
+    assert "discarded 3 entries spooled for url ftp://x auth=none" in dropped.stderr
+    assert stranded.count() == 0 and "ftp://x" not in cli(env, "status").stdout
+
+
+def test_discard_asks_on_a_terminal_and_a_no_keeps_the_spool():
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    spool = Spool("url http://127.0.0.1:1/ingest auth=none")
+    spool.append(big_entries(2, size=50))
+
+    def answer(reply: bytes) -> tuple[int, bytes]:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "logsvc", "flush", "--spool", spool.key, "--discard"],
+                                stdin=follower, stdout=follower, stderr=follower, cwd=ROOT)
+        os.close(follower)
+        seen = b""
+        while b"?" not in seen:
+            seen += os.read(leader, 1024)
+        os.write(leader, reply + b"\n")
+        code = proc.wait(30)
+        try:
+            while chunk := os.read(leader, 1024):
+                seen += chunk
+        except OSError:  # the terminal closes with the process
+            pass
+        os.close(leader)
+        return code, seen
+
+    code, seen = answer(b"n")
+    assert code == ExitCode.ERROR and b"delete 2 entries spooled for url http://127.0.0.1:1/ingest" in seen
+    assert spool.count() == 2
+    code, seen = answer(b"y")
+    assert code == 0 and b"discarded 2 entries" in seen, seen
+    assert spool.count() == 0
