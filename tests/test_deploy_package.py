@@ -146,3 +146,16 @@ def test_the_templates_handler_names_resolve_in_the_zip():
         module, _, function = handler.rpartition(".")
         source = archive.read(module.replace(".", "/") + ".py").decode()
         assert re.search(rf"^def {function}\(event", source, re.MULTILINE), handler
+
+
+def test_an_import_of_a_missing_module_stops_the_build(tmp_path):
+    package = tmp_path / "logsvc"
+    (package / "handler").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "handler" / "__init__.py").write_text("")
+    (package / "handler" / "ingest.py").write_text("def handler(e, c):\n    from logsvc.gone import x\n")
+    (package / "handler" / "read.py").write_text("")
+    from logsvc.errors import LogsvcError
+
+    with pytest.raises(LogsvcError, match="logsvc.handler.ingest imports logsvc.gone"):
+        build_zip(tmp_path)

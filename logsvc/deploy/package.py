@@ -48,18 +48,22 @@ def traced_modules(roots: tuple[str, ...] = HANDLER_MODULES, base: Path | None =
     """Every `logsvc` module the roots import, transitively, with its parent packages: name -> file."""
     base = base or package_root()
     found: dict[str, Path] = {}
-    pending = list(roots)
+    pending = [(name, "the Lambda entry points") for name in roots]
     while pending:
-        name = pending.pop()
+        name, importer = pending.pop()
         if name in found:
             continue
         path = _module_file(base, name)
         if path is None:
-            raise LookupError(f"module {name} has no source file under {base}")
+            from logsvc.errors import LogsvcError
+
+            # A lazy import of a missing module would fail in Lambda on the request that reaches it.
+            raise LogsvcError(f"cannot package the Lambda code: {importer} imports {name}, which is not under {base}",
+                              hint="the installed logsvc is incomplete or inconsistent: reinstall it")
         found[name] = path
         parts = name.split(".")
-        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
-        pending.extend(_imports(name, path, base))
+        pending.extend((".".join(parts[:i]), name) for i in range(1, len(parts)))  # parent packages
+        pending.extend((imported, name) for imported in _imports(name, path, base))
     return found
 
 
