@@ -159,3 +159,21 @@ def test_an_import_of_a_missing_module_stops_the_build(tmp_path):
 
     with pytest.raises(LogsvcError, match="logsvc.handler.ingest imports logsvc.gone"):
         build_zip(tmp_path)
+
+
+def test_packaged_modules_import_only_the_standard_library_and_botocore_even_lazily():
+    import ast
+
+    foreign = {}
+    for name, path in traced_modules().items():
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.Import):
+                tops = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                tops = {(node.module or "").split(".")[0]}
+            else:
+                continue
+            outside = tops - set(sys.stdlib_module_names) - {"logsvc", "botocore", "__future__"}
+            if outside:
+                foreign[name] = sorted(outside)
+    assert foreign == {}
