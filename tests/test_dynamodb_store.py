@@ -8,6 +8,8 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
@@ -405,27 +407,88 @@ def test_bad_cursors_are_rejected(make_store, cursor):
         store.follow(cursor, Query())
 
 
+class WritersClock:
+    """A clock shared by writers and a reader, which only the reader moves.
+
+    A writer waits until the clock reaches its next write time, then takes its dateTime and puts
+    inside `writing()`; `advance` waits until no put is in flight (and lets no new one start
+    meanwhile). So every entry is in the index before the reader's clock moves past its
+    dateTime, and writers write per tick of this clock, not per real second: the same test on
+    an idle or a loaded machine.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._advancing = False
+        self._closed = False
+
+    def __call__(self) -> datetime:
+        with self._cond:
+            return self.now
+
+    @contextmanager
+    def writing(self, not_before: datetime) -> Iterator[datetime | None]:
+        """Wait until the clock reaches `not_before`; yield its time, or None once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or (not self._advancing and self.now >= not_before))
+            closed, now = self._closed, self.now
+            if not closed:
+                self._in_flight += 1
+        if closed:
+            yield None
+            return
+        try:
+            yield now
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def advance(self, step: timedelta) -> None:
+        with self._cond:
+            self._advancing = True
+            self._cond.wait_for(lambda: self._in_flight == 0)
+            self.now += step
+            self._advancing = False
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
 def test_follow_exactly_once_with_skewed_concurrent_writers(make_store):
-    """4 writers with clocks off by up to 3 s, a reader tailing with a 5 s settle window."""
-    store = make_store(4, settle_seconds=5.0, retry_seconds=3.0)
+    """4 writers with clocks off by up to 3 s, a reader tailing with a 5 s settle window.
+
+    Time is a clock the reader moves 0.2 s per poll (see WritersClock): the settle horizon
+    passes entries while the writers keep writing, and follow runs while puts are in flight.
+    """
+    clock = WritersClock(BASE)
+    store = make_store(4, settle_seconds=5.0, retry_seconds=3.0, clock=clock)
     cursor = store.recent(Query(limit=1)).cursor
     written: list[str] = []
     written_lock = threading.Lock()
-    stop = threading.Event()
     failures: list[BaseException] = []
 
     def writer(skew_seconds: float, seed: int) -> None:
         rng = random.Random(seed)
+        next_at = BASE
         try:
-            while not stop.is_set():
-                batch = [
-                    entry(f"skew {skew_seconds} #{rng.random()}", at=now_utc() + timedelta(seconds=skew_seconds))
-                    for _ in range(rng.randint(1, 3))
-                ]
-                store.put(batch)
+            while True:
+                with clock.writing(next_at) as now:
+                    if now is None:
+                        return
+                    batch = [
+                        entry(f"skew {skew_seconds} #{rng.random()}", at=now + timedelta(seconds=skew_seconds))
+                        for _ in range(rng.randint(1, 3))
+                    ]
+                    store.put(batch)
                 with written_lock:
                     written.extend(e["id"] for e in batch)
-                time.sleep(rng.uniform(0.02, 0.1))
+                next_at = now + timedelta(seconds=rng.uniform(0.2, 0.6))
         except BaseException as exc:  # surfaced by the assertion below
             failures.append(exc)
 
@@ -433,24 +496,25 @@ def test_follow_exactly_once_with_skewed_concurrent_writers(make_store):
     for thread in threads:
         thread.start()
     delivered: list[str] = []
-    started = time.monotonic()
     try:
-        while time.monotonic() - started < 3.0:
+        for _ in range(50):  # 10 s of the clock: the horizon passes the first 5 s of entries
+            clock.advance(timedelta(seconds=0.2))
             page = store.follow(cursor, Query(limit=7))
             cursor = page.cursor
             delivered += [e["id"] for e in page.entries]
-            time.sleep(0.02)
     finally:
-        stop.set()
+        clock.close()
         for thread in threads:
             thread.join()
     assert not failures
-    deadline = time.monotonic() + 10
-    while len(set(delivered)) < len(written) and time.monotonic() < deadline:
+    for _ in range(len(written)):  # catch up, 50 a page (the loop ends well before this bound)
         page = store.follow(cursor, Query(limit=50))
         cursor = page.cursor
         delivered += [e["id"] for e in page.entries]
-    for _ in range(3):  # caught up: nothing more, nothing repeated
+        if not page.entries:
+            break
+    clock.advance(timedelta(seconds=30))  # the settle window passes everything: nothing comes back
+    for _ in range(3):
         page = store.follow(cursor, Query(limit=50))
         cursor = page.cursor
         delivered += [e["id"] for e in page.entries]
