@@ -35,16 +35,22 @@ class BulkReport:
         return lines
 
 
-def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str = "info",
+def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str | None = "info",
                  source: str | None = None) -> Iterator[tuple[int, int, dict | EntryError]]:
-    """Yield (line number, bytes consumed, normalised entry or the EntryError) for each non-blank line."""
+    """Yield (line number, bytes consumed, normalised entry or the EntryError) for each non-blank line.
+
+    `severity` is every plain line's level, and the level of a JSON line that has none (None:
+    such a line is invalid). A UTF-8 byte order mark before the first line is skipped.
+    """
     for lineno, line in enumerate(stream, 1):
         size = len(line)
+        if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
         if not line.strip():
             continue
         if plain:
             try:
-                raw: object = {"severity": severity, "message": line.decode("utf-8").rstrip("\r\n")}
+                raw: object = {"severity": severity or "info", "message": line.decode("utf-8").rstrip("\r\n")}
             except UnicodeDecodeError:
                 yield lineno, size, EntryError(["the line is not valid UTF-8"])
                 continue
@@ -60,6 +66,8 @@ def read_entries(stream: BinaryIO, *, plain: bool = False, severity: str = "info
                 continue
         if source and isinstance(raw, dict) and "source" not in raw:
             raw["source"] = source
+        if severity and isinstance(raw, dict) and "severity" not in raw:
+            raw["severity"] = severity
         try:
             yield lineno, size, normalise(raw, lenient_severity=True)
         except EntryError as exc:

@@ -10,12 +10,15 @@ from logsvc.config import Resolved
 from logsvc.errors import UsageError
 
 
-def open_store(settings: Resolved):
+def open_store(settings: Resolved, *, reading: bool = False):
+    """The store of `settings`. `reading`: a local store named by --store, LOGSVC_STORE or the
+    profile must exist already (reading creates no store); only the default one is made on first use."""
     target = settings["target"]
     if target == "local":
         from logsvc.store.sqlite import SQLiteStore
 
-        return SQLiteStore(settings.store_path())
+        path = settings.store_path()
+        return SQLiteStore(path, create=not reading or (settings["store"] is None and not path.exists()))
     if target == "dynamodb":
         return _dynamodb(settings)
     if target == "url":

@@ -56,7 +56,6 @@ def test_send_output_json_is_the_stored_entry():
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["send", "-s", "fatal", "x"], "severity"),
         (["send", "--time", "2026-01-01T00:00:00", "x"], "add 'Z'"),
         (["send", "--id", "not-a-uuid", "x"], "not a UUID"),
         (["send", "   "], "blank"),
@@ -77,7 +76,8 @@ def test_wrong_flag_is_a_usage_error():
 
 
 @pytest.mark.parametrize("args", [["recent", "--since", "yesterday"], ["recent", "--severity", "loud"],
-                                  ["recent", "--grep", "(", "--regex"], ["tail", "--max-entries", "3"]])
+                                  ["recent", "--grep", "(", "--regex"], ["tail", "--max-entries", "3"],
+                                  ["send", "-s", "fatal", "x"]])
 def test_bad_option_values_exit_2(args):
     result = invoke(*args)
     assert result.exit_code == ExitCode.USAGE, result.output
@@ -326,7 +326,7 @@ def test_follow_jsonl_is_flushed_line_by_line_into_a_pipe():
 def test_a_bug_is_one_line_naming_it_and_debug_shows_the_traceback(monkeypatch):
     import logsvc.targets
 
-    def broken(settings):
+    def broken(settings, **options):
         raise ZeroDivisionError("simulated bug")
 
     monkeypatch.setattr(logsvc.targets, "open_store", broken)

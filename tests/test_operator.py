@@ -228,3 +228,125 @@ def test_table_times_are_true_across_a_daylight_saving_change(times, header, row
     lines = _table_in_berlin(*times)
     assert lines[0].startswith(header)
     assert [line[:len(rows[0])] for line in lines[1:]] == rows
+
+
+# -- 19: input and flags ---------------------------------------------------------------------------
+
+
+def recent_entries(*args: str) -> list[dict]:
+    result = invoke("recent", "-o", "json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_bulk_severity_is_the_default_for_lines_without_one(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"message": "no level"}\n{"message": "has one", "severity": "warning"}\n')
+    without = invoke("send", "--file", str(path))
+    assert without.exit_code == ExitCode.INVALID_INPUT  # no -s: a line without severity is still invalid
+    assert recent_entries() == []
+    result = invoke("send", "--file", str(path), "-s", "error")
+    assert result.exit_code == 0, result.output
+    assert {e["message"]: e["severity"] for e in recent_entries()} == {"no level": "error", "has one": "warning"}
+
+
+def test_bulk_output_json_and_id_print_the_entries_sent(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"message": "one", "severity": "info"}\n{"message": "two", "severity": "error"}\n')
+    result = invoke("send", "--file", str(path), "-o", "json")
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(printed, key=lambda e: e["message"]) == sorted(recent_entries(), key=lambda e: e["message"])
+    ids = invoke("send", "-", "--lines", "-o", "id", input="three\nfour\n").stdout.split()
+    stored = {e["message"]: e["id"] for e in recent_entries()}
+    assert ids == [stored["three"], stored["four"]]
+    assert invoke("send", "--file", str(path)).stdout == ""  # no -o: the summary on stderr only
+
+
+@pytest.mark.parametrize("flag", ["--lines", "--skip-invalid"])
+def test_bulk_flags_with_a_single_message_are_a_usage_error(flag):
+    result = invoke("send", flag, "just one")
+    assert result.exit_code == ExitCode.USAGE
+    assert flag in result.stderr
+    assert recent_entries() == []
+
+
+def test_plain_text_on_stdin_suggests_lines():
+    result = invoke("send", "-", input="server started\nlistening on 8080\n")
+    assert result.exit_code == ExitCode.INVALID_INPUT
+    hint = [line for line in result.stderr.splitlines() if line.startswith("hint: ")]
+    assert len(hint) == 1 and "--lines" in hint[0]
+    assert recent_entries() == []
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"message": "first", "severity": "info"}\n{"message": "second", "severity": "info"}\n')
+    assert invoke("send", "--file", str(path)).exit_code == 0
+    assert invoke("send", "-", "--lines", input="\ufeffplain first\nplain second\n".encode()).exit_code == 0
+    assert sorted(e["message"] for e in recent_entries()) == ["first", "plain first", "plain second", "second"]
+
+
+@pytest.mark.parametrize("args", [["send", "-s", "critical", "x"], ["send", "-", "--lines", "-s", "critical"]])
+def test_a_bad_severity_option_is_a_usage_error(args):
+    result = invoke(*args, input="x\n")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--severity" in result.stderr and "critical" in result.stderr
+    assert recent_entries() == []
+
+
+@pytest.mark.parametrize("args", [["use", ""], ["use", "bad name/x"], ["set", "shards", "0"], ["set", "shards", "x"],
+                                  ["set", "region", "eu west"], ["set", "table", "a b"],
+                                  ["set", "region", "eu-west-1", "--profile", "a/b"]])
+def test_config_rejects_bad_names_and_values(args):
+    config = Path(os.environ["LOGSVC_HOME"]) / "config.toml"
+    result = invoke("config", *args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith("error: ")
+    assert not config.exists()  # nothing written
+    assert invoke("config", "set", "region", "eu-west-1").exit_code == 0  # the shape a good one has
+
+
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path):
+    typo = tmp_path / "typo" / "dir" / "logs.db"
+    for command in ("recent",):
+        result = invoke(command, "--store", str(typo))
+        assert result.exit_code == ExitCode.UNAVAILABLE, result.output
+        assert "does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()
+    assert invoke("recent").exit_code == 0  # the default store is still made on first use
+
+
+def _without_write_permission() -> list[str]:
+    """A command prefix under which the folder permissions hold: as root, drop the override."""
+    if os.geteuid() != 0:
+        return []
+    import shutil
+
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: permissions cannot be made to hold")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_a_store_in_a_read_only_folder_can_be_read(tmp_path):
+    folder = tmp_path / "ro"
+    store = folder / "logs.db"
+    assert invoke("send", "--store", str(store), "kept for reading").exit_code == 0
+    folder.chmod(0o555)
+    try:
+        probe = subprocess.run([*_without_write_permission(), sys.executable, "-c",
+                                f"open({str(folder / 'probe')!r}, 'w')"], capture_output=True)
+        assert probe.returncode != 0  # the folder really is read-only for the command below
+        proc = subprocess.run([*_without_write_permission(), sys.executable, "-m", "logsvc", "recent", "-o", "jsonl",
+                               "--store", str(store)], capture_output=True, cwd=ROOT, env=dict(os.environ), timeout=60)
+    finally:
+        folder.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert messages(proc.stdout.decode()) == ["kept for reading"]
+
+
+@pytest.mark.parametrize("command", ["recent", "tail"])
+def test_an_empty_time_range_is_a_usage_error(command):
+    result = invoke(command, "--since", "1h", "--until", "2h")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--since" in result.stderr and "--until" in result.stderr

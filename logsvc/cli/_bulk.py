@@ -9,8 +9,13 @@ from pathlib import Path
 from logsvc.errors import InvalidInputError, UsageError
 
 
-def send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid: bool, targets) -> None:
-    """Read entries from PATH ('-' for stdin), store them and say on stderr what became of them."""
+def send_bulk(path: Path, plain: bool, severity: str | None, source: str, skip_invalid: bool, targets,
+              output: str | None = None) -> None:
+    """Read entries from PATH ('-' for stdin), store them and say on stderr what became of them.
+
+    `severity` is the level of plain lines and of JSON lines without one; `output` ("id" or
+    "json") also prints each entry sent, once all of them are stored.
+    """
     from logsvc.bulk import read_entries
     from logsvc.delivery import spool_for
     from logsvc.entry import EntryError, parse_severity
@@ -18,7 +23,7 @@ def send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid:
     from logsvc.targets import open_store
 
     try:
-        level = parse_severity(severity, lenient=True)
+        level = parse_severity(severity, lenient=True) if severity else None
     except EntryError as exc:
         raise UsageError(f"--severity: {exc.problems[0]}") from None
     if str(path) == "-":
@@ -34,15 +39,20 @@ def send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid:
     items = read_entries(stream, plain=plain, severity=level, source=source)
     try:
         with _progress(total) as progress:
-            report = _write_bulk(backend, spool_for(settings), items, skip_invalid, progress)
+            report, sent = _write_bulk(backend, spool_for(settings), items, skip_invalid, progress,
+                                       keep=output is not None)
     finally:
         backend.close()
         stream.close()
     if report.invalid and not skip_invalid:
         for line in report.describe_invalid():
             error(line)
+        hint = "fix them, or pass --skip-invalid to store the valid lines"
+        if not plain and any(problem.startswith("not a JSON object") for _, problems in report.problems
+                             for problem in problems):
+            hint = "for plain text, one message a line, add --lines; or fix the lines, or pass --skip-invalid"
         raise InvalidInputError(f"{report.invalid} invalid line{'s' if report.invalid != 1 else ''}; nothing was stored",
-                                hint="fix them, or pass --skip-invalid to store the valid lines")
+                                hint=hint)
     for line in report.describe_invalid():
         notice(f"skipped {line}")
     summary = f"stored {report.stored}"
@@ -51,25 +61,36 @@ def send_bulk(path: Path, plain: bool, severity: str, source: str, skip_invalid:
     if report.invalid:
         summary += f", skipped {report.invalid} invalid"
     sys.stderr.write(summary + "\n")
+    if output is not None:
+        from logsvc.output import to_json
+
+        sys.stdout.writelines((entry["id"] if output == "id" else to_json(entry)) + "\n" for entry in sent)
 
 
 class _Discard(Exception):
     """Raised inside a bulk block to leave it without storing anything."""
 
 
-def _write_bulk(backend, spool, items, skip_invalid, progress):
+def _write_bulk(backend, spool, items, skip_invalid, progress, *, keep: bool = False):
+    """Store the items; with `keep`, also return the entries sent (for -o: printed after the commit)."""
     from logsvc.bulk import send_stream
     from logsvc.delivery import bulk
 
+    sent: list[dict] = []
     try:
         with bulk(backend, spool) as writer:
-            report = send_stream(items, writer.write, skip_invalid=skip_invalid, progress=progress)
+            def write(chunk: list[dict]) -> None:
+                writer.write(chunk)
+                if keep:
+                    sent.extend(chunk)
+
+            report = send_stream(items, write, skip_invalid=skip_invalid, progress=progress)
             if report.invalid and not skip_invalid:
                 raise _Discard
     except _Discard:
-        return report
+        return report, []
     report.stored, report.replayed = writer.stored, writer.replayed
-    return report
+    return report, sent
 
 
 class _progress:

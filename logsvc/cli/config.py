@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Annotated
 
@@ -32,7 +33,35 @@ def config_show(profile: ProfileOpt = None) -> None:
 
 def _profile_name(data: dict, profile: str | None) -> str:
     """The profile a change applies to: --profile, else LOGSVC_PROFILE, else the current one."""
-    return profile or os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default"
+    return _checked_name(profile or os.environ.get("LOGSVC_PROFILE") or data.get("current") or "default")
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# What AWS names look like: regions (eu-west-1, us-gov-west-1, or `local` for a local endpoint)
+# and DynamoDB tables. Checked when set, so a typo fails here and not in the first request.
+_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def _checked_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"{name!r} is not a profile name",
+                         hint="1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+def _check_value(key: str, value: str) -> None:
+    """The checks `config set` adds to the configuration's own, for values with a fixed shape."""
+    from logsvc.store.dynamodb.schema import MAX_SHARDS
+
+    if key == "shards" and not (value.isdigit() and 1 <= int(value) <= MAX_SHARDS):
+        raise UsageError(f"shards {value!r} is not a whole number from 1 to {MAX_SHARDS}",
+                         hint="the table's index shard count; `logsvc config unset shards` reads it from the table")
+    if key == "region" and not _REGION.fullmatch(value):
+        raise UsageError(f"region {value!r} is not an AWS region name", hint="e.g. eu-west-1")
+    if key == "table" and not _TABLE.fullmatch(value):
+        raise UsageError(f"table {value!r} is not a DynamoDB table name",
+                         hint="3 to 255 letters, digits, '.', '_' or '-'")
 
 
 @config_app.command("set")
@@ -46,6 +75,7 @@ def config_set(
 
     if key not in SETTINGS:
         raise UsageError(f"unknown setting {key!r}", hint=f"settings: {', '.join(SETTINGS)}")
+    _check_value(key, value)
     validate_value(key, value)
     data = load_file()
     name = _profile_name(data, profile)
@@ -71,6 +101,7 @@ def config_use(name: Annotated[str, typer.Argument(help="The profile to make act
     """Make PROFILE the active one (created empty if new)."""
     from logsvc.config import load_file, save_file
 
+    _checked_name(name)
     data = load_file()
     data.setdefault("profiles", {}).setdefault(name, {})
     data["current"] = name

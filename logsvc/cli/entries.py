@@ -19,32 +19,41 @@ from logsvc.errors import InvalidInputError, UsageError
 @shared_options()
 def send(
     message: Annotated[Optional[str], typer.Argument(help="The message; '-' reads entries from stdin.", show_default=False)] = None,
-    severity: Annotated[str, typer.Option("--severity", "-s", help="info, warning or error (any case; warn, err).")] = "info",
+    severity: Annotated[Optional[str], typer.Option("--severity", "-s", help="info, warning or error (any case; warn, err); for bulk input, the level of lines without one. [default: info]", show_default=False)] = None,
     entry_id: Annotated[Optional[str], typer.Option("--id", help="The entry's UUID (default: a new one).", show_default=False)] = None,
     time: Annotated[Optional[str], typer.Option("--time", help="When it happened, ISO 8601 with Z or an offset (default: now).", show_default=False)] = None,
     source: Annotated[Optional[str], typer.Option("--source", help="Who sends it (default: this host's name).", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Send every line of this file ('-' for stdin).", show_default=False, dir_okay=False)] = None,
     lines: Annotated[bool, typer.Option("--lines", help="Input lines are plain messages, not JSON objects.")] = False,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Store the valid lines of a bulk input and report the rest.")] = False,
-    output: Annotated[SendOutput, typer.Option("--output", "-o", help="id (the stored id) or json (the stored entry).")] = SendOutput.id,
+    output: Annotated[Optional[SendOutput], typer.Option("--output", "-o", help="id (the stored id) or json (the stored entry); for bulk input, one line per entry. [default: id; bulk: none]", show_default=False)] = None,
     *,
     targets: TargetOptions,
 ) -> None:
     """Send one log entry, or many from a file or stdin (JSON Lines, or plain lines with --lines)."""
-    from logsvc.entry import EntryError, normalise
+    from logsvc.entry import EntryError, normalise, parse_severity
 
     host = source or _hostname()
+    if severity is not None:
+        try:
+            parse_severity(severity, lenient=True)  # a bad option value is a usage error (exit 2)
+        except EntryError as exc:
+            raise UsageError(f"--severity: {exc.problems[0]}", hint="info, warning or error (any case; warn, err)") from None
     bulk_path = file if file is not None else (Path("-") if message == "-" else None)
     if bulk_path is not None:
         if message not in (None, "-"):
             raise UsageError("give either a MESSAGE or --file, not both")
+        if entry_id is not None or time is not None:
+            raise UsageError("--id and --time go with a single MESSAGE", hint="bulk input carries them in each line")
         from logsvc.cli._bulk import send_bulk
 
-        send_bulk(bulk_path, lines, severity, host, skip_invalid, targets)
+        send_bulk(bulk_path, lines, severity, host, skip_invalid, targets, output.value if output else None)
         return
+    if lines or skip_invalid:
+        raise UsageError("--lines and --skip-invalid go with bulk input", hint="send --file PATH --lines, or pipe into send - --lines")
     if message is None:
         raise UsageError("missing MESSAGE", hint="logsvc send --severity error \"disk full\", or --file PATH")
-    raw: dict = {"severity": severity, "message": message, "source": host}
+    raw: dict = {"severity": severity or "info", "message": message, "source": host}
     if entry_id is not None:
         raw["id"] = entry_id
     if time is not None:
@@ -92,7 +101,7 @@ def recent(
     from logsvc.targets import open_store
 
     query = filters.query(limit)
-    backend = open_store(targets.settings())
+    backend = open_store(targets.settings(), reading=True)
     try:
         page = backend.recent(query)
     finally:

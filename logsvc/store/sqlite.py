@@ -49,9 +49,13 @@ def _entry_to_row(entry: dict) -> tuple:
 class SQLiteStore:
     """A local store in one SQLite file; safe for several threads and processes at once."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 60.0) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 60.0, create: bool = True) -> None:
+        """`create=False` is for reading: a missing file is an error rather than a new empty store
+        (a typo in --store creates nothing), and a store in a folder this user cannot write is
+        opened read-only instead of failing."""
         self.path = Path(path)
         self._busy_timeout = busy_timeout
+        self._create = create
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -61,6 +65,12 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            return conn
+        if not self._create:
+            conn = self._connect_existing()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
             return conn
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +96,36 @@ class SQLiteStore:
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _connect_existing(self) -> sqlite3.Connection:
+        """A connection to the store as it is, for reading: never creates a file or a folder."""
+        from urllib.parse import quote
+
+        if not self.path.is_file():
+            raise StoreError(f"the local store {self.path} does not exist",
+                             hint="check the path (--store, LOGSVC_STORE, the profile's store); sending creates a store")
+        uri = "file:" + quote(str(self.path.absolute()))
+        # Read-write first (a tail sees new entries as they are written); where this user cannot
+        # write the file or its folder, read-only; where WAL's -shm cannot be created either, as
+        # an immutable snapshot, since nobody could be writing there through this folder.
+        for mode in ("rw", "ro", "ro&immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(f"{uri}?mode={mode}", uri=True, timeout=self._busy_timeout,
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                if mode == "rw":
+                    conn.executescript(SCHEMA)  # a store written by an older logsvc gains what reads need
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                if isinstance(exc, sqlite3.OperationalError) and ("readonly" in str(exc) or "unable to open" in str(exc)):
+                    continue
+                raise self._error(exc) from exc
+            conn.create_function("regexp", 3, _regexp, deterministic=True)
+            return conn
+        raise StoreError(f"cannot open the local store {self.path} for reading",
+                         hint="check that this user can read the file and its folder")
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch to WAL, waiting while another process initialises the file.
