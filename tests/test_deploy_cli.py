@@ -295,3 +295,20 @@ def test_diff_of_a_new_stack_lists_every_resource_and_leaves_nothing_behind(aws)
         change["logicalId"] for change in changes["changes"] if change["action"] == "Add"}
     assert describe(aws) is None  # the review stack of the CREATE change set was deleted with it
     assert "ingest_url" not in profile()
+
+
+def test_a_busy_stack_is_refused_with_a_hint(aws):
+    from moto.cloudformation.models import cloudformation_backends
+
+    assert invoke("deploy", "--stack", aws.stack, "--yes").exit_code == 0
+    # moto finishes every operation inside its call; hold the stack mid-update as CloudFormation would.
+    moto_stack = cloudformation_backends["123456789012"][aws.region].stacks[describe(aws)["StackId"]]
+    moto_stack.status = "UPDATE_IN_PROGRESS"
+    try:
+        for command in (["deploy", "--retention-days", "60", "--yes"], ["diff", "--retention-days", "60"]):
+            result = invoke(*command)
+            assert result.exit_code == 1, result.stderr
+            assert f"error: stack '{aws.stack}' is busy (UPDATE_IN_PROGRESS)" in result.stderr
+            assert "hint: wait until it settles" in result.stderr
+    finally:
+        moto_stack.status = "UPDATE_COMPLETE"
