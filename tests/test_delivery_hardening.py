@@ -423,3 +423,28 @@ def test_discard_asks_on_a_terminal_and_a_no_keeps_the_spool():
     code, seen = answer(b"y")
     assert code == 0 and b"discarded 2 entries" in seen, seen
     assert spool.count() == 0
+
+
+@pytest.mark.parametrize("flags", [
+    {"target": "url", "ingest_url": "https://abc.lambda-url.eu-west-1.on.aws/", "auth": "iam"},
+    {"target": "url", "ingest_url": "http://127.0.0.1:8080/ingest", "auth": "none"},
+    {"target": "dynamodb", "table": "logs", "region": "eu-west-1", "endpoint_url": "http://127.0.0.1:4566"},
+    {"target": "dynamodb", "table": "logs", "region": "eu-west-1"},
+])
+def test_a_named_spool_resolves_to_the_target_it_was_written_for(flags):
+    """`flush --spool` must deliver where the entries were meant to go, not to the configured target."""
+    from logsvc.config import resolve
+    from logsvc.delivery import spool_for, target_flags
+
+    spool = spool_for(resolve(flags))
+    again = resolve(target_flags(spool))
+    assert spool_for(again).key == spool.key
+    assert {key: again[key] for key in flags} == flags
+
+
+def test_flush_spool_refuses_target_options_that_would_contradict_it():
+    spool = Spool("url http://127.0.0.1:1/ingest auth=none")
+    spool.append(big_entries(1, size=50))
+    result = cli({}, "flush", "--spool", spool.key, "--table", "other")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "--table" in result.stderr and spool.count() == 1
