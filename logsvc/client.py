@@ -219,7 +219,7 @@ def _raise_if_unknown_host(url: str, exc: httpx.TransportError) -> None:
         if isinstance(cause, socket.gaierror) and cause.errno in permanent:
             host = urlsplit(url).hostname
             raise UsageError(f"the host {host} in {url} does not exist (DNS: {cause.strerror})",
-                             hint="check the URL: `logsvc config set ingest_url URL` (or read_url)") from None
+                             hint="check ingest_url and read_url: `logsvc config show` says where each came from") from None
         cause = cause.__cause__ or cause.__context__
     return None
 
