@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 4  # the store or target could not be reached or read
     SPOOLED = 5  # target unreachable; entries kept in the local spool for `logsvc flush`
     CHANGES = 6  # `logsvc diff`: deploying would change the stack
+    ALERT = 7  # --fail-on: at least --threshold entries at that level or worse in the window
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -55,6 +56,12 @@ class StoreFull(StoreError):
 
 class SpooledError(LogsvcError):
     exit_code = ExitCode.SPOOLED
+
+
+class AlertError(LogsvcError):
+    """`--fail-on`: the window holds at least the threshold of entries at that level or worse."""
+
+    exit_code = ExitCode.ALERT
 
 
 def from_store_failure(exc: Exception) -> LogsvcError:

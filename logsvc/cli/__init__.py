@@ -142,4 +142,4 @@ def main() -> None:
 
 # Registration: each module adds its commands to `app` (they import only typer and stdlib up front);
 # the order here is the order of the panels in `logsvc --help`.
-from logsvc.cli import entries, spool, serve, deploy, table, config, doctor  # noqa: E402,F401,I001
+from logsvc.cli import entries, insight, spool, serve, deploy, table, config, doctor  # noqa: E402,F401,I001

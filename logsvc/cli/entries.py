@@ -12,6 +12,7 @@ import typer
 
 from logsvc.cli import ENTRIES, app
 from logsvc.cli.options import Display, Filters, SendOutput, TargetOptions, shared_options
+from logsvc.cli.insight import FailOnOpt, ThresholdOpt, check_fail_on, fail_if
 from logsvc.errors import InvalidInputError, UsageError
 
 
@@ -92,14 +93,17 @@ def _hostname() -> str:
 @shared_options()
 def recent(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100000, help="How many entries at most.")] = 100,
+    fail_on: FailOnOpt = None,
+    threshold: ThresholdOpt = 1,
     *,
     filters: Filters,
     display: Display,
     targets: TargetOptions,
 ) -> None:
-    """Show the most recent entries, newest first."""
+    """Show the most recent entries, newest first; --fail-on exits 7 when enough of them are that bad."""
     from logsvc.targets import open_store
 
+    check_fail_on(fail_on)
     query = filters.query(limit)
     backend = open_store(targets.settings(), reading=True)
     try:
@@ -107,6 +111,7 @@ def recent(
     finally:
         backend.close()
     display.renderer().entries(page.entries)
+    fail_if(fail_on, threshold, entries=page.entries, window=f" in the {len(page.entries)} shown")
 
 
 @app.command(rich_help_panel=ENTRIES)

@@ -34,6 +34,10 @@ def handle(event: dict, store) -> dict:
         request = common.parse_event(event)
         if request.method != "GET":
             return common.method_not_allowed("GET")
+        if any(name == "mode" for name, _ in request.query):  # counts and export pages: handler/stats.py
+            from logsvc.handler import stats
+
+            return stats.handle(event, request, store)
         query, cursor = parse_query(request.query)
     except common.HttpError as exc:
         return exc.response()

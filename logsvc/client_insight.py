@@ -1,0 +1,62 @@
+"""Bucket counts and time-ordered pages over the url target: the read URL's ``mode`` requests.
+
+The service counts and pages with its own store (`logsvc.handler.stats`), so counting a day of
+entries is one small request, not a download of the day.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from logsvc.client import FunctionUrlStore, _json
+from logsvc.errors import InvalidInputError, UsageError
+from logsvc.store import Query
+
+
+def _url(store: FunctionUrlStore, params: list[tuple[str, str]]) -> str:
+    base = store._need(store.read_url, "read_url")
+    return f"{base}?{urlencode(params, quote_via=quote, safe='')}"
+
+
+def _filters(query: Query, what: str) -> list[tuple[str, str]]:
+    if query.regex is not None:
+        raise UsageError(f"--regex cannot be {what} on the url target", hint="use --grep TEXT")
+    params = []
+    if query.min_severity:
+        params.append(("severity", query.min_severity))
+    if query.grep:
+        params.append(("grep", query.grep))
+    return params
+
+
+def count_by_bucket(store: FunctionUrlStore, query: Query, edges: list[str]):
+    from logsvc.stats import Counts, ReadBudgetExceeded, levels_of
+
+    params = [("mode", "stats"), ("by", str(edges.width)), ("since", edges[0]), ("until", edges[-1]), *_filters(query, "counted")]
+    try:
+        answer = _json(store._request("GET", _url(store, params)))
+    except InvalidInputError as exc:
+        if "read budget" in exc.message:
+            raise ReadBudgetExceeded(exc.message.split("read budget: ", 1)[-1]) from None
+        if "mode" in exc.message:
+            raise InvalidInputError(f"{exc.message} (the service predates `logsvc stats`: redeploy it)") from None
+        raise
+    counts = Counts.from_dict(answer, levels_of(query.min_severity))
+    if counts.edges != edges:
+        from logsvc.errors import StoreError
+
+        raise StoreError("the service answered with other buckets than asked for")
+    return counts
+
+
+def page_after(store: FunctionUrlStore, query: Query, after: tuple[str, str] | None) -> list[dict]:
+    params = [("mode", "export"), ("limit", str(min(query.limit, 1000)))]
+    if query.since:
+        params.append(("since", query.since))
+    if query.until:
+        params.append(("until", query.until))
+    params += _filters(query, "exported")
+    if after:
+        params.append(("after", f"{after[0]}#{after[1]}"))
+    return _json(store._request("GET", _url(store, params))).get("logs", [])
+

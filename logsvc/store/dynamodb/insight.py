@@ -1,0 +1,109 @@
+"""Bucket counts and time-ordered pages for the DynamoDB store: `logsvc stats` and `logsvc export`.
+
+Counting reads no items: per bucket and shard, ``Select=COUNT`` queries over the bucket's range
+of the time index (``TimeId BETWEEN start AND end``: a TimeId is ``dateTime#id``, so the bare
+end time sorts before every TimeId at that instant, and the range is [start, end)). Severities
+are told apart by a filter, which DynamoDB applies after reading: each severity's query reads the
+range again, so the cost is (severities counted) x (items in the window) read units; counting
+info as "all minus warning minus error" saves nothing, but keeps entries of an unknown severity
+counted as info, as the read path shows them. Queries run a few at a time in threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from logsvc.store import Query
+from logsvc.store.dynamodb.schema import _MESSAGE, _SEVERITY, _SHARD, _TIME_ID, INDEX_NAME
+
+WORKERS = 8  # concurrent COUNT queries: the client's pool holds 32 connections
+
+
+def planned_queries(buckets: int, shards: int, levels: int) -> int:
+    return buckets * shards * levels
+
+
+def count_by_bucket(store, query: Query, edges: list[str]):
+    from logsvc.stats import MAX_DYNAMODB_QUERIES, Counts, ReadBudgetExceeded, levels_of
+
+    if query.regex is not None:
+        from logsvc.errors import UsageError
+
+        raise UsageError("--regex cannot be counted on the dynamodb target", hint="use --grep TEXT")
+    levels = levels_of(query.min_severity)
+    shards = store._shard_count()
+    planned = planned_queries(len(edges) - 1, shards, len(levels))
+    if planned > MAX_DYNAMODB_QUERIES:
+        raise ReadBudgetExceeded(
+            f"{len(edges) - 1} buckets x {shards} shard{'s' if shards > 1 else ''} x {len(levels)} severities"
+            f" = {planned} COUNT queries (at most {MAX_DYNAMODB_QUERIES})")
+    # Per bucket: all levels' queries; "info" is what the unfiltered count leaves over.
+    filters = [None if level == "info" else level for level in levels]
+    jobs = [(bucket, shard, level) for bucket in range(len(edges) - 1) for shard in range(shards) for level in filters]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(jobs))) as pool:
+        results = list(pool.map(lambda job: _count(store, query, edges[job[0]], edges[job[0] + 1], job[1], job[2]), jobs))
+    buckets = [dict.fromkeys(levels, 0) for _ in range(len(edges) - 1)]
+    requests, units = 0, 0.0
+    for (bucket, _, level), (number, calls, used) in zip(jobs, results):
+        requests += calls
+        units += used
+        buckets[bucket][level or "info"] += number
+    if "info" in levels:
+        for bucket in buckets:
+            bucket["info"] -= sum(bucket[level] for level in levels if level != "info")
+    return Counts(edges, levels, buckets, requests=requests, read_units=units)
+
+
+def _count(store, query: Query, start: str, end: str, shard: int, level: str | None) -> tuple[int, int, float]:
+    """(entries, requests, read units) of one shard's [start, end), at `level` (None: any)."""
+    names = {"#shard": _SHARD, "#time": _TIME_ID}
+    values = {":shard": {"S": f"LOG#{shard}"}, ":start": {"S": start}, ":end": {"S": end}}
+    filters = []
+    if level is not None:
+        names["#severity"] = _SEVERITY
+        values[":level"] = {"S": level}
+        filters.append("#severity = :level")
+    if query.grep:
+        names["#message"] = _MESSAGE
+        values[":grep"] = {"S": query.grep}
+        filters.append("contains(#message, :grep)")
+    request = {
+        "TableName": store.table_name,
+        "IndexName": INDEX_NAME,
+        "Select": "COUNT",
+        "KeyConditionExpression": "#shard = :shard AND #time BETWEEN :start AND :end",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    if filters:
+        request["FilterExpression"] = " AND ".join(filters)
+    number, calls, units = 0, 0, 0.0
+    while True:
+        response = store._call("query", None, **request)
+        calls += 1
+        number += int(response.get("Count", 0))
+        units += float((response.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0)
+        last_key = response.get("LastEvaluatedKey")
+        if not last_key:
+            return number, calls, units
+        request["ExclusiveStartKey"] = last_key
+
+
+def page_after(store, query: Query, after: tuple[str, str] | None) -> list[dict]:
+    """Up to `query.limit` matching entries after `after` = (dateTime, id), oldest first."""
+    if query.regex is not None:
+        from logsvc.errors import UsageError
+
+        raise UsageError("--regex cannot be exported from the dynamodb target", hint="use --grep TEXT")
+    # TimeIds are "dateTime#id": those after `after` are strictly greater, and a bare time as the
+    # (exclusive) lower bound keeps every TimeId at that instant.
+    lower = f"{after[0]}#{after[1]}" if after else query.since
+    out = []
+    for _, entry in store._merged(query, lower=lower, upper=query.until, ascending=True):
+        if query.matches(entry):
+            out.append(entry)
+            if len(out) >= query.limit:
+                break
+    return out
+

@@ -1,0 +1,245 @@
+"""`logsvc stats`, `--fail-on` and `logsvc export` on every target, with known data.
+
+The expected counts and exports are computed here from the entries sent, independently of
+logsvc: per one-hour bucket, with entries exactly on bucket edges, a microsecond either side,
+one exactly at --until (excluded) and an empty bucket.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from logsvc.errors import ExitCode
+from tests.targets_fixtures import (  # noqa: F401 - moto_endpoint is a fixture used by make_target
+    Target,
+    cli,
+    jsonl,
+    make_target,
+    moto_endpoint,
+    stored_form,
+)
+
+SEVERITIES = ("info", "warning", "error")
+HOURS = 5
+EMPTY_BUCKET = 2
+
+
+@pytest.fixture(params=("local", "url", "dynamodb"))
+def target(request, tmp_path) -> Target:
+    return make_target(request.param, request, tmp_path)
+
+
+def window_start() -> datetime:
+    now = datetime.now(timezone.utc)
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS + 2)
+
+
+def known_entries(base: datetime) -> list[dict]:
+    """Entries around and inside [base, base + HOURS h); bucket EMPTY_BUCKET gets none."""
+    rng = random.Random(11)
+    times = [base, base - timedelta(microseconds=1), base + timedelta(hours=1),
+             base + timedelta(hours=1) - timedelta(microseconds=1), base + timedelta(hours=3),
+             base + timedelta(hours=HOURS), base + timedelta(hours=HOURS) - timedelta(microseconds=1),
+             base + timedelta(hours=EMPTY_BUCKET + 1)]
+    while len(times) < 70:
+        instant = base + timedelta(seconds=rng.uniform(-1800, HOURS * 3600 + 1800))
+        if not EMPTY_BUCKET <= (instant - base) / timedelta(hours=1) < EMPTY_BUCKET + 1:
+            times.append(instant.replace(microsecond=rng.randrange(1_000_000)))
+    entries = []
+    for index, instant in enumerate(times):
+        entries.append({"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "dateTime": stored_form(instant),
+                        "severity": SEVERITIES[rng.randrange(3)] if index else "error",
+                        "message": f"{'disk full' if index % 4 == 0 else 'request served'} {index}",
+                        "source": "test"})
+    return entries
+
+
+def expected_counts(entries: list[dict], base: datetime, levels=SEVERITIES, grep: str | None = None) -> list[dict]:
+    buckets = [dict.fromkeys(levels, 0) for _ in range(HOURS)]
+    for entry in entries:
+        instant = datetime.fromisoformat(entry["dateTime"])
+        if not base <= instant < base + timedelta(hours=HOURS) or entry["severity"] not in levels:
+            continue
+        if grep and grep not in entry["message"]:
+            continue
+        buckets[int((instant - base) // timedelta(hours=1))][entry["severity"]] += 1
+    return buckets
+
+
+def in_window(entries: list[dict], base: datetime) -> list[dict]:
+    inside = [e for e in entries if base <= datetime.fromisoformat(e["dateTime"]) < base + timedelta(hours=HOURS)]
+    return sorted(inside, key=lambda e: (e["dateTime"], e["id"]))
+
+
+@pytest.fixture
+def loaded(target, tmp_path):
+    base = window_start()
+    entries = known_entries(base)
+    path = tmp_path / "known.jsonl"
+    path.write_bytes(jsonl(entries))
+    result = cli(target.env, "send", "--file", str(path))
+    assert result.exit_code == 0, result.output
+    window = ("--since", stored_form(base), "--until", stored_form(base + timedelta(hours=HOURS)))
+    return target, base, entries, window
+
+
+def stats_json(target: Target, *args: str) -> dict:
+    result = cli(target.env, "stats", "-o", "json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# -- stats ------------------------------------------------------------------------------------------
+
+
+def test_stats_counts_every_bucket_exactly_edges_and_empty_buckets_included(loaded):
+    target, base, entries, window = loaded
+    answer = stats_json(target, *window, "--by", "1h")
+    expected = expected_counts(entries, base)
+    assert [bucket["counts"] for bucket in answer["buckets"]] == expected
+    assert [bucket["start"] for bucket in answer["buckets"]] == [stored_form(base + timedelta(hours=h)) for h in range(HOURS)]
+    assert answer["buckets"][EMPTY_BUCKET]["counts"] == dict.fromkeys(SEVERITIES, 0)
+    assert expected[0]["error"] >= 1  # the entry exactly at --since counts, in the first bucket
+    total = sum(sum(bucket.values()) for bucket in expected)
+    assert answer["total"] == total
+    errors = sum(bucket["error"] for bucket in expected)
+    assert answer["errorRate"] == pytest.approx(errors / total)
+
+
+def test_stats_30m_buckets_split_the_hours(loaded):
+    target, base, entries, window = loaded
+    answer = stats_json(target, *window, "--by", "30m")
+    assert len(answer["buckets"]) == 2 * HOURS
+    pairs = [answer["buckets"][i]["counts"] for i in range(2 * HOURS)]
+    merged = [{level: pairs[2 * h][level] + pairs[2 * h + 1][level] for level in SEVERITIES} for h in range(HOURS)]
+    assert merged == expected_counts(entries, base)
+
+
+def test_stats_severity_and_grep_filters(loaded):
+    target, base, entries, window = loaded
+    answer = stats_json(target, *window, "--severity", "warning")
+    assert [bucket["counts"] for bucket in answer["buckets"]] == expected_counts(entries, base, ("warning", "error"))
+    answer = stats_json(target, *window, "--grep", "disk full")
+    assert [bucket["counts"] for bucket in answer["buckets"]] == expected_counts(entries, base, grep="disk full")
+
+
+def test_stats_csv_rows(loaded):
+    target, base, entries, window = loaded
+    result = cli(target.env, "stats", "-o", "csv", *window)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    expected = expected_counts(entries, base)
+    assert [{level: int(row[level]) for level in SEVERITIES} for row in rows] == expected
+    assert [int(row["total"]) for row in rows] == [sum(bucket.values()) for bucket in expected]
+
+
+def test_stats_fail_on_exits_7_at_the_threshold_and_0_below(loaded):
+    target, base, entries, window = loaded
+    errors = sum(bucket["error"] for bucket in expected_counts(entries, base))
+    at = cli(target.env, "stats", "-o", "json", *window, "--fail-on", "error", "--threshold", str(errors))
+    assert at.exit_code == ExitCode.ALERT == 7, at.output
+    assert f"{errors} entries at error" in at.stderr and len(at.stderr.strip().splitlines()) == 1
+    below = cli(target.env, "stats", "-o", "json", *window, "--fail-on", "error", "--threshold", str(errors + 1))
+    assert below.exit_code == 0, below.output
+    worse = sum(b["warning"] + b["error"] for b in expected_counts(entries, base))
+    warn = cli(target.env, "stats", "-o", "csv", *window, "--fail-on", "warn", "--threshold", str(worse))
+    assert warn.exit_code == 7 and f"{worse} entries at warning or worse" in warn.stderr
+
+
+def test_recent_fail_on(loaded):
+    target, base, entries, window = loaded
+    errors = sum(1 for e in in_window(entries, base) if e["severity"] == "error")
+    at = cli(target.env, "recent", "-o", "json", *window, "--fail-on", "error", "--threshold", str(errors))
+    assert at.exit_code == 7, at.output
+    assert len(json.loads(at.stdout)) == len(in_window(entries, base))  # the entries are still shown
+    assert cli(target.env, "recent", *window, "--fail-on", "error", "--threshold", str(errors + 1)).exit_code == 0
+    bad = cli(target.env, "recent", *window, "--fail-on", "fatal")
+    assert bad.exit_code == 2 and "--fail-on" in bad.stderr
+
+
+def test_a_window_beyond_the_read_budget_is_refused_at_once(target):
+    result = cli(target.env, "stats", "--since", "3d", "--by", "1m", "-o", "json")
+    if target.name == "dynamodb":  # 4320 buckets x 1 shard x 3 severities of COUNT queries
+        assert result.exit_code == 2, result.output
+        assert "window too large for the target's read budget" in result.stderr
+    else:
+        assert result.exit_code == 0, result.output
+    result = cli(target.env, "stats", "--since", "30d", "--by", "1s")
+    assert result.exit_code == 2 and "read budget" in result.stderr and "Traceback" not in result.output
+
+
+def test_dynamodb_counts_without_items_and_reports_read_units(loaded):
+    target, base, entries, window = loaded
+    if target.name != "dynamodb":
+        pytest.skip("read units are DynamoDB's")
+    answer = stats_json(target, *window)
+    assert answer["requests"] == HOURS * 1 * 3  # one COUNT query per bucket, shard and severity
+    assert answer["readUnits"] > 0
+    result = cli(target.env, "stats", *window)
+    assert f"in {HOURS * 3} requests" in result.stdout
+
+
+def test_stats_chart_rows_labels_and_summary(loaded):
+    target, base, entries, window = loaded
+    result = cli(target.env, "stats", *window, "--utc", "--color", "never")
+    assert result.exit_code == 0, result.output
+    expected = expected_counts(entries, base)
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if line[:5] in {(base + timedelta(hours=h)).strftime("%H:%M") for h in range(HOURS)}]
+    assert len(rows) == HOURS
+    for row, bucket in zip(rows, expected):
+        assert row.split()[-3:] == [str(bucket[level]) for level in SEVERITIES]
+        assert row.count("█") >= (1 if bucket["error"] else 0) and ("█" in row) == bool(bucket["error"])
+    assert "▓" not in rows[EMPTY_BUCKET] and "░" not in rows[EMPTY_BUCKET]
+    total = sum(sum(bucket.values()) for bucket in expected)
+    assert f"total {total}" in lines[-1] and "error rate" in lines[-1]
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+
+def test_export_is_complete_oldest_first_over_many_pages(loaded):
+    target, base, entries, window = loaded
+    result = cli(target.env, "export", *window, "--page-size", "7")
+    assert result.exit_code == 0, result.output
+    exported = [json.loads(line) for line in result.stdout.splitlines()]
+    assert exported == in_window(entries, base)
+
+
+def test_export_resumes_after_an_interruption_exactly_once(loaded, tmp_path):
+    target, base, entries, window = loaded
+    out, cursor = tmp_path / "export.jsonl", tmp_path / "export.cursor"
+    args = ("export", *window, "--page-size", "5", "--out", str(out), "--cursor", str(cursor))
+    first = cli(target.env, *args, "--max-pages", "3")
+    assert first.exit_code == 0, first.output
+    assert len(out.read_text().splitlines()) == 15
+    # Killed after writing part of the next page but before saving the position: a resume cuts it.
+    with open(out, "a") as handle:
+        handle.write('{"id": "half a page that was never recorded')
+    second = cli(target.env, *args)
+    assert second.exit_code == 0, second.output
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert exported == in_window(entries, base)
+    again = cli(target.env, *args)
+    assert again.exit_code == 0 and "already complete" in again.stderr
+    assert [json.loads(line) for line in out.read_text().splitlines()] == exported
+
+
+def test_export_csv_and_a_cursor_of_another_export_is_refused(loaded, tmp_path):
+    target, base, entries, window = loaded
+    out, cursor = tmp_path / "export.csv", tmp_path / "c"
+    result = cli(target.env, "export", *window, "--format", "csv", "--out", str(out), "--cursor", str(cursor),
+                 "--page-size", "9")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [row["id"] for row in rows] == [e["id"] for e in in_window(entries, base)]
+    assert [row["message"] for row in rows] == [e["message"] for e in in_window(entries, base)]
+    other = cli(target.env, "export", *window, "--severity", "error", "--out", str(tmp_path / "x"), "--cursor", str(cursor))
+    assert other.exit_code == 2 and "another export" in other.stderr
