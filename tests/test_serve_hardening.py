@@ -466,3 +466,135 @@ def test_the_verifier_checks_the_signed_host(iam_server):
     assert verifier.verify("POST", "/ingest", "", pairs, body).access_key == SIGNING_KEY.access_key  # valid as such
     with pytest.raises(Exception, match="signed for host 'abcdef.lambda-url.eu-west-1.on.aws'"):
         verifier.verify("POST", "/ingest", "", pairs, body, host_ok=iam_server.app.hosts.allows)
+
+
+# -- item 8: memory stays bounded, whatever clients send ---------------------------------------------
+
+
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+
+from logsvc.serve import MAX_HEAD_BYTES  # noqa: E402
+
+
+def _push_header_line(port: int, total: int) -> tuple[int, bytes]:
+    """Send one header line of `total` bytes; (bytes sent before the server stopped us, its reply)."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(b"GET /read HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Filler: " % port)
+            piece = b"a" * 16384
+            while sent < total:
+                connection.sendall(piece)
+                sent += len(piece)
+            connection.sendall(b"\r\n\r\n")
+            reply = connection.recv(65536)
+        except (BrokenPipeError, ConnectionResetError):
+            reply = b""
+    return sent, reply
+
+
+def test_one_endless_header_line_is_cut_off_at_the_head_limit(local_server):
+    total = 16 * 1024 * 1024
+    sent, reply = _push_header_line(local_server.port, total)
+    # Refused once the limit is passed: the connection is gone long before the 16 MiB are sent
+    # (what was sent beyond the limit sat in the kernel's socket buffers, not in the server).
+    assert sent < total / 2, sent
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 431 ")
+    with httpx.Client(timeout=10) as http:
+        assert http.get(local_server.read_url).status_code == 200  # and it still serves
+
+
+def test_a_header_just_under_the_limit_still_passes(local_server):
+    filler = "a" * (MAX_HEAD_BYTES - 2048)
+    with httpx.Client(timeout=10) as http:
+        assert http.get(local_server.read_url, headers={"x-filler": filler}).status_code == 200
+
+
+def test_requests_beyond_the_cap_in_flight_get_503_with_retry_after(tmp_path):
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def slow(event, store):
+        entered.release()
+        release.wait(10)
+        return {"statusCode": 200, "body": "{}"}
+
+    with LocalServer(None, ingest_handle=slow, read_handle=slow, max_in_flight=2, handler_threads=4) as server:
+        results: list[int] = []
+        workers = [threading.Thread(target=lambda: results.append(httpx.get(server.read_url, timeout=10).status_code))
+                   for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        assert entered.acquire(timeout=5) and entered.acquire(timeout=5)
+        with httpx.Client(timeout=10) as http:
+            busy = http.post(server.ingest_url, content=b"[" + b" " * 500_000 + b"]")
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "1"
+        assert "busy" in busy.json()["errors"][0]
+        release.set()
+        for worker in workers:
+            worker.join(10)
+        assert results == [200, 200]
+        with httpx.Client(timeout=10) as http:
+            assert http.get(server.read_url).status_code == 200  # the cap frees up again
+
+
+def _serve_process(tmp_path) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", "serve", "--port", "0", "--store", str(tmp_path / "logs.db")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ))
+    url = proc.stdout.readline().strip().partition("=")[2]
+    return proc, int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def _memory_mib(pid: int, field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak so far) of a process, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+# The bound stated in the README: what serve may add to its resident memory under any flood.
+MEMORY_BOUND_MIB = 250
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc")
+def test_a_flood_of_large_posts_and_endless_headers_keeps_serve_s_memory_bounded(tmp_path):
+    proc, port = _serve_process(tmp_path)
+    try:
+        time.sleep(0.3)
+        baseline = _memory_mib(proc.pid, "VmRSS")
+        entries = [entry(f"{n} " + "x" * 2000) for n in range(480)]
+        body = json.dumps(entries).encode()
+        assert len(body) < 1024 * 1024
+        statuses: Counter = Counter()
+
+        def post() -> None:
+            try:
+                with httpx.Client(timeout=60) as http:
+                    answer = http.post(f"http://127.0.0.1:{port}/ingest", content=body,
+                                       headers={"content-type": "application/json"})
+                statuses[answer.status_code] += 1
+                if answer.status_code == 503:
+                    assert answer.headers["retry-after"] == "1"
+            except httpx.TransportError as exc:
+                statuses[type(exc).__name__] += 1
+
+        flood = [threading.Thread(target=post) for _ in range(150)]
+        flood += [threading.Thread(target=_push_header_line, args=(port, 4 * 1024 * 1024)) for _ in range(32)]
+        for thread in flood:
+            thread.start()
+        for thread in flood:
+            thread.join(120)
+        peak = _memory_mib(proc.pid, "VmHWM")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[200] >= 1 and statuses[503] >= 1, statuses  # some served, the rest told to retry
+    print(f"serve RSS: baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, answers {dict(statuses)}")
+    assert peak - baseline < MEMORY_BOUND_MIB - 100, (baseline, peak, statuses)  # well inside the bound
+    assert _stored_ids(tmp_path / "logs.db").__len__() == statuses[200] * len(entries)  # 503s stored nothing

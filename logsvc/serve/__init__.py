@@ -11,8 +11,11 @@ Where each concern lives:
 
 - `logsvc.serve.events`: request -> payload-2.0 event, handler result -> HTTP response (the part
   to compare with AWS's documentation; no I/O).
-- `logsvc.serve.app`: the ASGI app: routing, SigV4 auth, body limits (413/408), handler threads.
-- `logsvc.serve.protocol`: guards on the connection: request-head deadline and size, body framing.
+- `logsvc.serve.app`: the ASGI app: routing, SigV4 auth, body limits (413/408), the cap on
+  requests in flight (503), handler threads.
+- `logsvc.serve.protocol`: guards on the connection: request-head deadline and size (as bytes
+  arrive), the cap on open connections, body framing.
+- `logsvc.serve.hosts`: the Host and Origin the server answers to (DNS rebinding, other sites).
 - `logsvc.serve.server`: the life cycle: bind, serve on a thread (uvicorn), stop, `run` until a signal.
 
 The names below are this package's interface; import them from ``logsvc.serve``.
@@ -23,6 +26,7 @@ from __future__ import annotations
 from logsvc.serve.app import (
     BODY_TIMEOUT_SECONDS,
     MAX_BODY_BYTES,
+    MAX_REQUESTS_IN_FLIGHT,
     NETWORK_STORE_HANDLER_THREADS,
     NOT_FOUND_MESSAGE,
     FunctionUrlApp,
@@ -31,7 +35,7 @@ from logsvc.serve.app import (
     default_handler_threads,
 )
 from logsvc.serve.events import BadHandlerResponse, build_event, http_response, is_text_content_type, query_parameters
-from logsvc.serve.protocol import HEAD_TIMEOUT_SECONDS, MAX_HEAD_BYTES
+from logsvc.serve.protocol import HEAD_TIMEOUT_SECONDS, MAX_CONNECTIONS, MAX_HEAD_BYTES
 from logsvc.serve.server import (
     KEEP_ALIVE_SECONDS,
     SHUTDOWN_GRACE_SECONDS,
@@ -46,7 +50,9 @@ __all__ = [
     "HEAD_TIMEOUT_SECONDS",
     "KEEP_ALIVE_SECONDS",
     "MAX_BODY_BYTES",
+    "MAX_CONNECTIONS",
     "MAX_HEAD_BYTES",
+    "MAX_REQUESTS_IN_FLIGHT",
     "NETWORK_STORE_HANDLER_THREADS",
     "NOT_FOUND_MESSAGE",
     "SHUTDOWN_GRACE_SECONDS",

@@ -8,7 +8,11 @@ for a URL with ``AuthType: AWS_IAM``, for this server's host; otherwise 403. Wit
 `logsvc.serve.hosts.HostPolicy`, which `LocalServer` sets once bound) a request whose ``Host`` is
 not this server, or whose ``Origin`` is another site's, is a 403 before anything else. Bodies over `MAX_BODY_BYTES` get a 413
 before they are read (``Content-Length`` checked up front, chunked bodies counted as they
-arrive), and a body must arrive within `BODY_TIMEOUT_SECONDS` (else 408).
+arrive), and a body must arrive within `BODY_TIMEOUT_SECONDS` (else 408). At most
+`MAX_REQUESTS_IN_FLIGHT` requests are between their head and their response at once; one more
+gets a 503 with ``Retry-After`` before its body is read. Each may hold a body of up to 1 MiB
+and its event and parsed entries (a few MiB in all), so this cap is what bounds the server's
+memory under a flood of large POSTs (figures: README, "Running it locally").
 
 Handlers are synchronous and by default run on a bounded thread pool, not in the event loop, so a
 handler waiting on DynamoDB or on a SQLite file locked by another process stalls neither the
@@ -41,6 +45,7 @@ Handle = Callable[[dict, Any], Any]
 MAX_BODY_BYTES = 1024 * 1024 + 16 * 1024  # the handlers' 1 MiB limit plus slack for framing
 BODY_TIMEOUT_SECONDS = 10.0  # the whole body, from the end of the headers
 NETWORK_STORE_HANDLER_THREADS = 8  # DynamoDB calls wait on the network: overlap them
+MAX_REQUESTS_IN_FLIGHT = 32  # reading a body, waiting for or in a handler: each holds up to ~4 MiB
 
 NOT_FOUND_MESSAGE = "no such path; use /ingest or /read"
 _ROUTES = ("/ingest", "/read")
@@ -80,8 +85,11 @@ class FunctionUrlApp:
         handler_threads: int | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
+        max_in_flight: int = MAX_REQUESTS_IN_FLIGHT,
     ) -> None:
         self.store = store
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0  # touched only on the event loop's thread
         self.auth = _verifier(auth)
         self.hosts: Any = None  # a HostPolicy, set by LocalServer once it knows its address
         self.max_body_bytes = max_body_bytes
@@ -111,6 +119,19 @@ class FunctionUrlApp:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return  # lifespan is off and websockets are disabled: nothing else arrives
+        if self._in_flight >= self.max_in_flight:
+            declared, chunked = _body_framing(scope["headers"])
+            await _send_json(send, 503, {"errors": [f"the server is busy ({self.max_in_flight} requests in progress);"
+                                                    " retry shortly"]},
+                             close=chunked or bool(declared), headers=[(b"retry-after", b"1")])
+            return
+        self._in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._in_flight -= 1
+
+    async def _serve(self, scope: dict, receive: Callable, send: Callable) -> None:
         raw_headers = scope["headers"]
         declared, chunked = _body_framing(raw_headers)
         body_pending = chunked or bool(declared)
@@ -244,6 +265,7 @@ def build_app(
     handler_threads: int | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
+    max_in_flight: int = MAX_REQUESTS_IN_FLIGHT,
 ) -> FunctionUrlApp:
     """The ASGI app serving /ingest and /read with the given handlers and store.
 
@@ -259,6 +281,7 @@ def build_app(
         handler_threads=handler_threads,
         max_body_bytes=max_body_bytes,
         body_timeout=body_timeout,
+        max_in_flight=max_in_flight,
     )
 
 
@@ -290,9 +313,11 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out) + ("/" if path.endswith("/") and out else "")
 
 
-async def _send_json(send: Callable, status: int, payload: dict, *, close: bool = False) -> None:
+async def _send_json(send: Callable, status: int, payload: dict, *, close: bool = False,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(payload).encode("utf-8")
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode("ascii"))]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode("ascii")),
+               *(headers or [])]
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -2,7 +2,11 @@
 
 The request line and headers must arrive within `HEAD_TIMEOUT_SECONDS` and `MAX_HEAD_BYTES`
 (else the connection is closed), so a stalled or hostile client holds at most its own
-connection. The body limits (413, 408) are the app's: see `logsvc.serve.app`.
+connection. The size is enforced as the bytes arrive, not once a header is complete: the parser
+gathers a header line in memory, and a single endless line would otherwise grow without bound.
+At most `MAX_CONNECTIONS` connections are open at once; one more is answered 503 and closed.
+So the heads in memory stay under MAX_CONNECTIONS x (MAX_HEAD_BYTES + one 256 KiB read).
+The body limits (413, 408) and the cap on requests in flight are the app's: see `logsvc.serve.app`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,16 @@ from typing import Any
 
 HEAD_TIMEOUT_SECONDS = 10.0  # request line and headers, from the connection or first byte
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers together
+MAX_CONNECTIONS = 256  # open at once, idle keep-alive ones included
+
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+)
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+)
 
 
 def _body_framing(raw_headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
@@ -27,7 +41,7 @@ def _body_framing(raw_headers: list[tuple[bytes, bytes]]) -> tuple[int | None, b
     return declared, chunked
 
 
-def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
+def _guarded_protocol(head_timeout: float, max_head_bytes: int, max_connections: int = MAX_CONNECTIONS) -> type:
     """uvicorn's httptools protocol with a deadline and a size limit on request heads.
 
     uvicorn times out idle keep-alive connections only; a client that connects and sends half a
@@ -44,10 +58,34 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
             super().__init__(*args, **kwargs)
             self._head_timer: asyncio.TimerHandle | None = None
             self._head_bytes = 0
+            self._head_open = False  # a request head has begun and is not complete
+            self._head_raw_bytes = 0  # bytes of reads that arrived wholly inside an open head
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                body = b'{"errors": ["too many connections to this server; retry shortly"]}'
+                transport.write(_TOO_MANY_CONNECTIONS % (len(body), body))
+                transport.close()
+                return
             self._start_head_clock()
+
+        def data_received(self, data: bytes) -> None:
+            # Count the reads that arrive while a head is open (the one it began in is left
+            # out, so an honest head is never over-counted): the parser keeps an unfinished
+            # header line in memory, and on_header only sees it once it is complete.
+            was_open = self._head_open
+            super().data_received(data)
+            if was_open and self._head_open and not self.transport.is_closing():
+                self._head_raw_bytes += len(data)
+                if self._head_raw_bytes > max_head_bytes:
+                    self._refuse_head()
+
+        def _refuse_head(self) -> None:
+            self._stop_head_clock()
+            body = b'{"errors": ["the request line and headers are larger than %d bytes"]}' % max_head_bytes
+            self.transport.write(_HEAD_TOO_LARGE % (len(body), body))
+            self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_head_clock()
@@ -56,6 +94,8 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._head_bytes = 0
+            self._head_open = True
+            self._head_raw_bytes = 0
             if self._head_timer is None:
                 self._start_head_clock()
 
@@ -68,6 +108,7 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int) -> type:
             super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
+            self._head_open = False
             self._stop_head_clock()
             super().on_headers_complete()
 

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from logsvc.serve.app import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, Handle, build_app
+from logsvc.serve.app import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT, Handle, build_app
 from logsvc.serve.hosts import HostPolicy
-from logsvc.serve.protocol import HEAD_TIMEOUT_SECONDS, MAX_HEAD_BYTES, _guarded_protocol
+from logsvc.serve.protocol import HEAD_TIMEOUT_SECONDS, MAX_CONNECTIONS, MAX_HEAD_BYTES, _guarded_protocol
 
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 SHUTDOWN_GRACE_SECONDS = 5  # in-flight requests get this long when the server stops
@@ -91,6 +91,8 @@ class LocalServer:
         body_timeout: float = BODY_TIMEOUT_SECONDS,
         head_timeout: float = HEAD_TIMEOUT_SECONDS,
         keep_alive_timeout: int = KEEP_ALIVE_SECONDS,
+        max_in_flight: int = MAX_REQUESTS_IN_FLIGHT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if ingest_handle is None or read_handle is None:
             default_ingest, default_read = _default_handlers()
@@ -106,7 +108,9 @@ class LocalServer:
             handler_threads=handler_threads,
             max_body_bytes=max_body_bytes,
             body_timeout=body_timeout,
+            max_in_flight=max_in_flight,
         )
+        self._max_connections = max_connections
         self._head_timeout = head_timeout
         self._keep_alive_timeout = keep_alive_timeout
         self._server: Any = None
@@ -141,7 +145,7 @@ class LocalServer:
         self.app.hosts = HostPolicy(self.host, sock.getsockname()[0], self.port)
         config = uvicorn.Config(
             self.app,
-            http=_guarded_protocol(self._head_timeout, MAX_HEAD_BYTES),
+            http=_guarded_protocol(self._head_timeout, MAX_HEAD_BYTES, self._max_connections),
             ws="none",
             lifespan="off",
             interface="asgi3",
