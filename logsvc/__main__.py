@@ -1,3 +1,20 @@
-from logsvc.cli import main
+"""`python -m logsvc` and the `logsvc` console script.
 
-main()
+The command line is imported inside `main`, so that Ctrl-C at any moment of start-up (imports
+take most of it) ends like Ctrl-C anywhere else: exit code 130 and no traceback.
+"""
+
+import sys
+
+
+def main() -> None:
+    try:
+        from logsvc.cli import app
+
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -108,10 +108,18 @@ def save_file(data: dict, path: Path | None = None) -> Path:
         lines.append(f"[profiles.{_toml_string(name)}]")
         for key, value in sorted(table.items()):
             lines.append(f"{key} = {_toml_string(str(value))}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder cannot be written, or is not a folder: there is no tmp file
+        raise UsageError(f"cannot write the config file {path}: {exc.strerror or exc}",
+                         hint="make its folder writable, or set LOGSVC_HOME to a folder you can write") from None
     return path
 
 

@@ -350,3 +350,63 @@ def test_an_empty_time_range_is_a_usage_error(command):
     result = invoke(command, "--since", "1h", "--until", "2h")
     assert result.exit_code == ExitCode.USAGE
     assert "--since" in result.stderr and "--until" in result.stderr
+
+
+# -- 17: no unexpected crashes ---------------------------------------------------------------------
+
+
+def test_config_set_in_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path):
+    # A read-only folder, with the permission really holding (as root too).
+    home = tmp_path / "ro-home"
+    home.mkdir()
+    home.chmod(0o555)
+    try:
+        proc = subprocess.run([*_without_write_permission(), sys.executable, "-m", "logsvc", "config", "use", "prod"],
+                              capture_output=True, cwd=ROOT, env={**os.environ, "LOGSVC_HOME": str(home)}, timeout=60)
+    finally:
+        home.chmod(0o755)
+    assert proc.returncode == ExitCode.USAGE, proc.stderr
+    assert proc.stderr.decode().startswith("error: cannot write the config file") and b"unexpected" not in proc.stderr
+    assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["missing", "file"])
+def test_a_cursor_that_cannot_be_saved_is_refused_before_following(tmp_path, where):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cursor = (tmp_path / "nonexistent" / "dir" / "cur") if where == "missing" else blocker / "cur"
+    started = time.monotonic()
+    result = invoke("tail", "-f", "--cursor", str(cursor), "--interval", "0.05", "--for", "20s")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "--cursor" in result.stderr and "unexpected" not in result.stderr
+    assert time.monotonic() - started < 10  # refused up front, not after following
+
+
+def test_ctrl_c_during_a_bulk_send_is_quiet_and_stores_nothing():
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", "send", "-", "--lines"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
+    proc.stdin.write(b"a line\n" * 5000)
+    proc.stdin.flush()
+    time.sleep(1.5)  # the lines are read and staged; stdin stays open
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()
+    assert recent_entries() == []
+
+
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
+    # Deterministic: the interrupt arrives while the command line's imports are running.
+    code = ("import builtins, os, runpy, signal, sys\n"
+            "real_import = builtins.__import__\n"
+            "def interrupting(name, *args, **kwargs):\n"
+            "    if name == 'typer':\n"
+            "        builtins.__import__ = real_import\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return real_import(name, *args, **kwargs)\n"
+            "builtins.__import__ = interrupting\n"
+            "sys.argv = ['logsvc', 'recent']\n"
+            "runpy.run_module('logsvc', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, env=dict(os.environ), timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, proc.stderr
+    assert b"Traceback" not in proc.stderr and b"KeyboardInterrupt" not in proc.stderr

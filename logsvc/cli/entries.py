@@ -142,6 +142,8 @@ def tail(
     stop_at = now_utc() + _duration(run_for, "--for") if run_for else None
     if not follow and (max_entries or idle_timeout or run_for or cursor_file):
         raise UsageError("--max-entries, --idle-timeout, --for and --cursor go with --follow")
+    if cursor_file is not None:
+        _check_cursor_path(cursor_file)
     renderer = display.renderer()
     backend = open_store(targets.settings())
     try:
@@ -182,3 +184,15 @@ def _duration(text: str, flag: str):
         return parse_duration(text)
     except TimeFormatError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+
+
+def _check_cursor_path(path: Path) -> None:
+    """Refuse a --cursor that could not be saved now, not after a long follow when it is written."""
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"--cursor {path}: {folder} {problem}", hint="give a path in an existing folder")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--cursor {path} is not a file")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--cursor {path}: the folder {folder} cannot be written", hint="give a path in a folder you can write")

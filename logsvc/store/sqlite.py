@@ -385,18 +385,20 @@ def _rollback(conn: sqlite3.Connection) -> None:
     transaction back itself; an explicit ROLLBACK would then raise "no transaction is active" in
     place of the real cause. And a ROLLBACK that fails leaves nothing to do but report that cause.
     """
-    if conn.in_transaction:
-        try:
+    # sqlite3.Error, not only DatabaseError: after Ctrl-C a bulk block may be finalised only once
+    # the store is closed, and a closed connection (ProgrammingError) has nothing left to undo.
+    try:
+        if conn.in_transaction:
             conn.execute("ROLLBACK")
-        except sqlite3.DatabaseError:
-            pass
+    except sqlite3.Error:
+        pass
 
 
 def _detach_staging(conn: sqlite3.Connection) -> None:
     _rollback(conn)
     try:
         conn.execute("DETACH DATABASE staging")
-    except sqlite3.DatabaseError:
+    except sqlite3.Error:
         pass
 
 
