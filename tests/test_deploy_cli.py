@@ -43,11 +43,15 @@ def stack_events(aws) -> list[str]:
     return [f"{e['LogicalResourceId']} {e['ResourceStatus']}" for e in events]
 
 
-def test_the_whole_lifecycle(aws):
+def test_the_whole_lifecycle(aws, monkeypatch):
+    # A region no other test uses: its default artifact bucket is new, so this deploy makes and fills it.
+    aws.region = "ap-southeast-2"
+    monkeypatch.setenv("AWS_REGION", aws.region)
     cfn = aws.client("cloudformation")
     created = invoke("deploy", "--stack", aws.stack, "--yes")
     assert created.exit_code == 0, created.stderr
-    assert "uploaded s3://logsvc-artifacts-123456789012-eu-west-1/logsvc/lambda-" in created.stderr
+    assert "created the artifact bucket logsvc-artifacts-123456789012-ap-southeast-2" in created.stderr
+    assert "uploaded s3://logsvc-artifacts-123456789012-ap-southeast-2/logsvc/lambda-" in created.stderr
     assert "IngestFunction" in created.stdout and "AWS::Lambda::Url" in created.stdout  # the change table
     assert f"{'CREATE_COMPLETE':<28} {aws.stack}" in created.stderr  # the stack's own event, as it settled
     out = stacks.outputs(describe(aws))
