@@ -171,8 +171,9 @@ def top(
     from logsvc.targets import open_store
     from logsvc.top import run_top
 
-    backend = open_store(targets.settings())
+    settings = targets.settings()
+    backend = open_store(settings)
     try:
-        run_top(backend, interval=interval, utc=utc)
+        run_top(backend, interval=interval, utc=utc, title=settings["target"])
     finally:
         backend.close()
