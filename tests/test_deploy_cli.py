@@ -316,3 +316,23 @@ def test_a_busy_stack_is_refused_with_a_hint(aws):
             assert "hint: wait until it settles" in result.stderr
     finally:
         moto_stack.status = "UPDATE_COMPLETE"
+
+
+def test_a_plain_deploy_keeps_what_earlier_deploys_chose(aws, monkeypatch, tmp_path):
+    bucket = f"{aws.stack}-artifacts"
+    aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.region})
+    monkeypatch.setenv("LOGSVC_KEEP_TABLE", "no")
+    first = invoke("deploy", "--stack", aws.stack, "--bucket", bucket, "--retention-days", "90", "--shards", "3",
+                   "--auth", "none", "--yes")
+    assert first.exit_code == 0, first.stderr
+    # Another machine (CI): no profile, no flags but the stack's name.
+    monkeypatch.delenv("LOGSVC_KEEP_TABLE")
+    monkeypatch.setenv("LOGSVC_HOME", str(tmp_path / "another-machine"))
+    again = invoke("deploy", "--stack", aws.stack, "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert "no changes" in again.stderr and f"unchanged, not uploaded: s3://{bucket}/" in again.stderr
+    kept = stacks.parameters(describe(aws))
+    assert (kept["RetentionDays"], kept["IndexShards"], kept["AuthType"], kept["KeepTable"]) == ("90", "3", "NONE", "false")
+    assert invoke("diff", "--stack", aws.stack).exit_code == 0
+    # Saying it again is still a change: back to the default with an explicit value.
+    assert invoke("diff", "--stack", aws.stack, "--retention-days", "30").exit_code == ExitCode.CHANGES

@@ -50,21 +50,40 @@ def deploy_settings(settings) -> dict[str, str | None]:
     return values
 
 
+def parameter_values(settings, current: dict | None) -> dict[str, str]:
+    """Template parameters: what the settings say, else what the stack has now, else the template's default.
+
+    A setting nobody gave (no flag, variable or profile value) keeps the stack's current value, so a
+    plain `logsvc deploy` (from CI, or another machine) never undoes an earlier `--retention-days 90`.
+    """
+    values = template_parameters(deploy_settings(settings))
+    if current is None or current["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return values
+    before = stack.parameters(current)
+    for key, parameter in BY_SETTING.items():
+        if settings.origins.get(key) == "default" and parameter.name in before:
+            values[parameter.name] = before[parameter.name]
+    return values
+
+
 def prepare(settings, *, upload: bool) -> Prepared:
     """Steps 1 and 2: the zip, the bucket (made and filled only if `upload`), the parameters."""
     name = stack_name(settings)
-    values = template_parameters(deploy_settings(settings))  # bad settings fail before any AWS call
+    template_parameters(deploy_settings(settings))  # bad settings fail before any AWS call
     clients = Clients(settings["region"], settings["aws_profile"])
     region, account = clients.region, clients.account()
+    current = stack.describe(clients.cloudformation, name)
+    values = parameter_values(settings, current)
+    check_update(current, values)
     built = build_zip()
-    bucket = settings["bucket"] or artifacts.bucket_name(account, region)
+    default_bucket = artifacts.bucket_name(account, region)
+    # Like the parameters: a bucket given before (on another machine, say) stays in use.
+    bucket = settings["bucket"] or stack.parameters(current).get("CodeBucket") or default_bucket
     created = uploaded = False
     if upload:
-        created = artifacts.ensure_bucket(clients.s3, bucket, region, account, create=not settings["bucket"])
+        created = artifacts.ensure_bucket(clients.s3, bucket, region, account, create=bucket == default_bucket)
         uploaded = artifacts.upload(clients.s3, bucket, built.key, built.data, account)
     values = {**values, "CodeBucket": bucket, "CodeKey": built.key}
-    current = stack.describe(clients.cloudformation, name)
-    check_update(current, values)
     return Prepared(clients, name, region, account, bucket, built, uploaded, created, values, current)
 
 
