@@ -127,6 +127,11 @@ def test_table_policy_and_shard_count_changes_are_refused(aws, monkeypatch):
     swap = invoke("deploy", "--yes")
     assert swap.exit_code == ExitCode.USAGE and "keep_table is fixed" in swap.stderr
     assert describe(aws)["StackStatus"] == "CREATE_COMPLETE"
+    monkeypatch.delenv("LOGSVC_KEEP_TABLE")
+    more = invoke("deploy", "--shards", "3", "--yes")
+    assert more.exit_code == 0, more.stderr
+    item = aws.client("dynamodb").get_item(TableName=profile()["table"], Key={"LogID": {"S": SETTINGS_ID}})["Item"]
+    assert item["Shards"] == {"N": "3"} and stacks.parameters(describe(aws))["IndexShards"] == "3"
 
 
 def test_destroy_deletes_the_table_when_keep_table_was_no(aws, monkeypatch):
