@@ -27,6 +27,7 @@ from logsvc.entry import MAX_BATCH_ENTRIES, MAX_ENTRY_BYTES, MAX_SOURCE_CHARS, s
 from logsvc.errors import LogsvcError, UsageError
 from logsvc.handler.common import MAX_BODY_BYTES
 from logsvc.records import dropped_entry, hostname, record_entry
+from logsvc.spool import SpoolWriteError
 from logsvc.store import StoreFailure
 
 __all__ = ["LogsvcHandler"]
@@ -211,7 +212,7 @@ class LogsvcHandler(logging.Handler):
             else:
                 entries.append(item)
         if self.spool is not None:
-            self.spool.append(entries)
+            self._keep(entries)
         elif entries:
             _report(f"{len(entries)} records not delivered to {self.target} before the timeout")
 
@@ -309,18 +310,20 @@ class LogsvcHandler(logging.Handler):
         self._in_flight = batch
         try:
             if self.spool is not None and time.monotonic() < self._retry_at:
-                self.spool.append(batch)
+                self._keep(batch)
                 return
             try:
                 delivery.put(store, batch, self.spool)
             except SpooledError as exc:
                 self._failed(str(exc))
+            except SpoolWriteError as exc:  # the target is down and the spool cannot be written
+                self._drop(batch, exc)
             except (LogsvcError, StoreFailure) as exc:
                 # Refused (credentials, URL, a clashing id) or, locally, unavailable: keep the entries
                 # in the spool for `logsvc flush` once someone fixes it.
                 if self.spool is not None:
-                    self.spool.append(batch)
-                    self._failed(f"{_message(exc)}; {len(batch)} entries kept in the spool")
+                    if self._keep(batch):
+                        self._failed(f"{_message(exc)}; {len(batch)} entries kept in the spool")
                 else:
                     self._failed(f"{_message(exc)}; {len(batch)} entries not stored")
             else:
@@ -345,14 +348,30 @@ class LogsvcHandler(logging.Handler):
 
             sys.stderr.write("--- logsvc handler: delivery failed ---\n")
             traceback.print_exc(file=sys.stderr)
+        if self.spool is None:
+            self._count_dropped(len(batch))
+        else:
+            self._keep(batch)
+
+    def _keep(self, batch: list[dict]) -> bool:
+        """Spool `batch`; if the spool cannot be written (a full disk), count it as dropped."""
         try:
-            if self.spool is None:
-                raise OSError("no spool for the local target")
             self.spool.append(batch)
-        except OSError:
-            with self._counter_lock:  # reported as dropped in the next batch that gets through
-                self._dropped += len(batch)
-                self._dropped_since = self._dropped_since or time.time()
+        except (SpoolWriteError, OSError) as exc:  # OSError: the spool folder itself cannot be made
+            self._drop(batch, exc)
+            return False
+        return True
+
+    def _drop(self, batch: list[dict], exc: Exception) -> None:
+        # Nowhere left to keep them: say so once, and report the count in the next batch that
+        # gets through, as for a full queue. Never raise into the sender or the application.
+        _report(f"{_message(exc)}; {len(batch)} records lost")
+        self._count_dropped(len(batch))
+
+    def _count_dropped(self, count: int) -> None:
+        with self._counter_lock:  # reported as dropped in the next batch that gets through
+            self._dropped += count
+            self._dropped_since = self._dropped_since or time.time()
 
 
 def _message(exc: Exception) -> str:

@@ -403,3 +403,39 @@ def test_importing_and_using_the_handler_imports_no_cli_packages(auth, allowed, 
     assert proc.returncode == 0, proc.stderr
     assert set(filter(None, proc.stdout.strip().split(","))) == allowed
     assert [entry["message"] for entry in stored] == ["hello"]
+
+
+def test_a_spool_that_cannot_be_written_loses_records_loudly_and_never_raises(served, logger, capsys,
+                                                                            monkeypatch):
+    """Target down and disk full: nothing can keep the records. The handler says so once on stderr,
+    reports the count in the next batch that gets through, and neither the sender thread nor the
+    application's close() raises."""
+    from logsvc.spool import Spool
+
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    served.down()
+    handler = LogsvcHandler(timeout=30)
+    logger.addHandler(handler)
+
+    def disk_full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    handler.spool = Spool(handler.spool.target, handler.spool.path.parent, write=disk_full)
+    for index in range(30):
+        logger.error("lost %d", index)
+    assert handler.flush()  # the sender thread survived: it answered the flush marker
+    assert handler.spool.count() == 0
+
+    served.up()
+    handler._retry_at = 0  # skip the back-off the outage started, rather than sleep through it
+    logger.error("after the disk was freed")
+    handler.close()
+    stored = served.stored()
+    messages = [entry["message"] for entry in stored]
+    assert "after the disk was freed" in messages
+    assert not any(message.startswith("lost ") for message in messages)
+    warnings = [entry for entry in stored if entry["severity"] == "warning"]
+    assert len(warnings) == 1 and "30" in warnings[0]["message"], warnings
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "30 records lost" in err, err
+    assert "Traceback" not in err
