@@ -243,3 +243,40 @@ def test_export_csv_and_a_cursor_of_another_export_is_refused(loaded, tmp_path):
     assert [row["message"] for row in rows] == [e["message"] for e in in_window(entries, base)]
     other = cli(target.env, "export", *window, "--severity", "error", "--out", str(tmp_path / "x"), "--cursor", str(cursor))
     assert other.exit_code == 2 and "another export" in other.stderr
+
+
+def test_export_killed_mid_run_resumes_exactly_once(tmp_path):
+    """A real process killed with SIGKILL (anywhere: mid-page, between a page and its position)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT, run_logsvc
+
+    base = window_start()
+    rng = random.Random(5)
+    entries = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "dateTime": stored_form(base + timedelta(seconds=rng.uniform(0, HOURS * 3600))),
+                "severity": SEVERITIES[index % 3], "message": f"bulk {index}", "source": "test"} for index in range(8000)]
+    path = tmp_path / "bulk.jsonl"
+    path.write_bytes(jsonl(entries))
+    assert run_logsvc("send", "--file", str(path)).returncode == 0
+    out, cursor = tmp_path / "bulk-export.jsonl", tmp_path / "bulk.cursor"
+    args = [sys.executable, "-m", "logsvc", "export", "--since", stored_form(base), "--until",
+            stored_form(base + timedelta(hours=HOURS)), "--page-size", "10", "--out", str(out), "--cursor", str(cursor)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while not (cursor.exists() and json.loads(cursor.read_text() or "{}").get("written", 0) >= 1500):
+        assert proc.poll() is None and time.monotonic() < deadline, "the export ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    saved = json.loads(cursor.read_text())
+    assert not saved["done"] and saved["written"] < len(entries)
+    resumed = subprocess.run(args, cwd=ROOT, capture_output=True, env=dict(os.environ), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [entry["id"] for entry in exported] == [entry["id"] for entry in in_window(entries, base)]
+    assert json.loads(cursor.read_text())["done"] is True

@@ -40,7 +40,7 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
         query.until = query.until or format_utc(now_utc())  # fixed now, so a resume exports the same window
         position = export.Position({"args": args, "since": query.since, "until": query.until})
     stream = _open_output(out, position, resuming=position.after is not None or position.written > 0)
-    backend = open_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         with _progress(query.since, query.until, position.written) as advance:
             if position.written == 0 and position.after is None and fmt == "csv":

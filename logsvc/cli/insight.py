@@ -101,7 +101,7 @@ def stats(
         raise UsageError(f"window too large for the target's read budget: {exc}", hint=budget_hint) from None
     except ValueError as exc:
         raise UsageError(f"--by/--since/--until: {exc}") from None
-    backend = open_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         counts = counting.count(backend, query, edges)
     except counting.ReadBudgetExceeded as exc:
@@ -172,7 +172,7 @@ def top(
     from logsvc.top import run_top
 
     settings = targets.settings()
-    backend = open_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         run_top(backend, interval=interval, utc=utc, title=settings["target"])
     finally:
