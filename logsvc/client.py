@@ -22,9 +22,10 @@ import httpx  # noqa: E402
 from logsvc import __version__
 from logsvc.entry import batches, serialise
 from logsvc.errors import InvalidInputError, StoreError, UsageError
-from logsvc.store import ConflictError, Page, PutResult, Query, StoreUnavailable
+from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, StoreUnavailable
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_CURSOR_CHARS = 16384  # the read handler accepts no longer cursor, and URLs stay far below limits
 
 
 class FunctionUrlStore:
@@ -87,7 +88,14 @@ class FunctionUrlStore:
         return Page(self._regex_matches(query, answer), answer.get("cursor", ""))
 
     def follow(self, cursor: str, query: Query) -> Page:
-        answer = _json(self._request("GET", self._read_url(query, cursor=cursor)))
+        if len(cursor) > MAX_CURSOR_CHARS:  # httpx would fail on the URL with an unexpected InvalidURL
+            raise BadCursor(f"the cursor is longer than {MAX_CURSOR_CHARS} characters, too long to send")
+        try:
+            answer = _json(self._request("GET", self._read_url(query, cursor=cursor)))
+        except InvalidInputError as exc:
+            if "cursor" not in exc.message:
+                raise
+            raise BadCursor(f"the service refused the cursor ({exc.message})") from None
         logs = answer.get("logs", [])
         if query.regex is not None:
             logs = [entry for entry in logs if query.regex.search(entry.get("message", ""))]

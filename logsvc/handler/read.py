@@ -3,10 +3,11 @@
 Query parameters, all optional: ``limit`` (1-1000, default 100), ``severity`` (that level or
 worse: info, warning, error), ``since`` and ``until`` (ISO 8601 with Z or an offset, or relative:
 30s, 5m, 2h, 3d; ``since`` inclusive, ``until`` exclusive), ``grep`` (a substring of the message),
-``cursor`` (from an earlier response).
+``cursor`` (from an earlier response; at most 16384 characters).
 
 200: ``{"count", "logs", "cursor"}`` — ``logs`` newest first without a cursor, oldest first with
-one; ``cursor`` continues after this response. 400 names the bad parameter; 405 not GET;
+one; ``cursor`` continues after this response. 400 names the bad parameter (a cursor that is not
+one this store issued, of an older format, or forged, is a 400 naming ``cursor``); 405 not GET;
 503 store busy (with ``Retry-After``).
 """
 
@@ -20,6 +21,7 @@ from logsvc.times import TimeFormatError, format_utc, now_utc, parse_instant
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_GREP_CHARS = 1000
+MAX_CURSOR_CHARS = 16384  # issued cursors stay far below (the DynamoDB store bounds its own)
 PARAMETERS = ("limit", "severity", "since", "until", "grep", "cursor")
 
 
@@ -94,6 +96,8 @@ def parse_query(pairs: list[tuple[str, str]]) -> tuple[Query, str | None]:
     cursor = values.get("cursor")
     if cursor is not None and not cursor.strip():
         errors.append("cursor must not be empty")
+    elif cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
+        errors.append(f"cursor is not valid: longer than {MAX_CURSOR_CHARS} characters")
 
     if errors:
         raise common.HttpError(400, errors)

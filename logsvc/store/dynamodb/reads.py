@@ -1,44 +1,61 @@
 """Reading the DynamoDB store: the sharded read merge, `recent`, `follow` and the cursor format.
 
-Tailing (`follow`) and its cursors
-----------------------------------
+Tailing (`follow`) and its cursors: the contract
+------------------------------------------------
 A GSI is eventually consistent and entries carry the writer's clock, so "arrival order" cannot be
-read from the index directly. Instead every read re-reads the last ``settle_seconds`` of the
-index and de-duplicates by id. A cursor (opaque: url-safe base64 of compact JSON) holds:
+read from the index directly. Instead every read re-reads the index above a watermark and
+de-duplicates by id. A cursor is ``ddb2.`` followed by url-safe base64 (no padding) of:
 
 - a watermark W (a ``TimeId``, or a bare time): everything with ``TimeId <= W`` was delivered, or
   was deliberately given up on;
-- the short ids (first 12 hex digits) and times of the entries delivered with ``TimeId > W``.
+- the entries delivered with ``TimeId > W``, each as its dateTime in microseconds (delta-encoded,
+  ascending) and a 48-bit BLAKE2b digest of its whole id: two different ids are taken for one
+  only if they share the microsecond and the digest (about 2**-48 per pair).
 
-`follow` queries every shard for ``TimeId > W`` in ascending order, merges, skips ids already
+`follow` queries every shard for ``TimeId > W`` in ascending order, merges, skips entries already
 delivered and entries the query filters out, and takes ``limit``. The new watermark is
 ``max(W, min(now - settle, last delivered TimeId when the page was cut short by limit))``; the
 delivered set is pruned to entries above it. `recent` returns a cursor with W = now - settle and
 every matching entry above W marked as delivered: "everything that arrives after this read".
 
-So an entry is delivered exactly once by a chain of `follow` calls provided it becomes visible in
-the index before the reader's clock passes its dateTime + settle. Entries whose dateTime is
-back-dated more than the settle window before their arrival (a writer clock far behind, a
-replayed spool, an explicit old dateTime) show in `recent` but may not show in a running tail.
-Each read costs (and a cursor holds) about rate x settle entries; keep a chain of follow calls
-on one `Query` — entries filtered out count as delivered.
+Size bound: a cursor holds at most `MAX_CURSOR_IDS` (256) delivered entries, about 3.5 KB,
+whatever the ingest rate: when more are delivered above W, W moves up past the oldest (whole
+microseconds at a time), giving up on late arrivals below it. The one exception: entries sharing
+the microsecond of the entry a page was cut short at are all kept (so nothing is skipped).
+
+**Exactly-once condition.** A chain of `follow` calls on one `Query` delivers an entry exactly
+once provided it becomes visible in the index (1) before the reader's clock passes its dateTime
++ settle, and (2) before more than `MAX_CURSOR_IDS` matching entries with a later ``TimeId`` have
+been delivered. At an ingest rate r (entries/s) condition (2) shortens the settle window to
+256 / r seconds when that is less than settle (about 0.5 s at 500 entries/s). Entries visible
+too late show in `recent` but are skipped, never repeated, by a running tail. Each read costs
+about rate x settle items; entries filtered out count as delivered.
+
+Cursors of another format (``ddb1``, another store's) raise `BadCursor`, as does anything that
+does not decode into the shape above: the read handler answers 400 naming ``cursor``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import heapq
-import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from logsvc.entry import SEVERITIES, at_least
 from logsvc.store import BadCursor, Page, Query
-from logsvc.store.dynamodb.schema import _MESSAGE, _SEVERITY, _SHARD, _TIME_ID, INDEX_NAME, _entry_of, _millis
+from logsvc.store.dynamodb.schema import _EPOCH, _MESSAGE, _SEVERITY, _SHARD, _TIME_ID, INDEX_NAME, _entry_of
 from logsvc.times import format_utc
 
-_SHORT_ID_CHARS = 12  # 48 bits: a collision inside one settle window is negligible
-_CURSOR_VERSION = "ddb1"  # also tells our cursors from another store's
+MAX_CURSOR_IDS = 256  # delivered entries a cursor remembers above its watermark (its size bound)
+MAX_CURSOR_CHARS = 16384  # longest cursor accepted: a forged one costs no more than this to reject
+_DIGEST_BYTES = 6  # 48 bits of the whole id, with the microsecond: a false match is negligible
+_CURSOR_PREFIX = "ddb2."  # the format's version, and what tells our cursors from another store's
+_MAX_WATERMARK_CHARS = 200
+
+Key = tuple[int, bytes]  # (dateTime in epoch microseconds, digest of the whole id)
 
 
 class _Reads:
@@ -65,8 +82,8 @@ class _Reads:
                     entries.append(entry)
                     if len(entries) >= query.limit:
                         break
-        seen = {_short(entry["id"]): _millis(entry["dateTime"]) for _, entry in matching_window}
-        return Page(entries, _encode_cursor(watermark, seen))
+        seen = {_key(entry) for _, entry in matching_window}
+        return Page(entries, _encode_cursor(*_bounded(watermark, seen, keep_from=None)))
 
     def follow(self, cursor: str, query: Query) -> Page:
         """Entries that arrived after `cursor`, oldest first, each once over a chain of calls."""
@@ -76,11 +93,13 @@ class _Reads:
         last_time_id = None
         stream = self._merged(query, lower=_max(watermark, query.since), upper=query.until, ascending=True)
         for time_id, entry in stream:
-            short = _short(entry["id"])
-            if short in seen or not query.matches(entry):
+            if not query.matches(entry):
+                continue
+            key = _key(entry)
+            if key in seen:
                 continue
             delivered.append(entry)
-            seen[short] = _millis(entry["dateTime"])
+            seen.add(key)
             last_time_id = time_id
             if len(delivered) >= query.limit:
                 break
@@ -88,9 +107,10 @@ class _Reads:
         truncated = len(delivered) >= query.limit and last_time_id is not None
         candidate = min(horizon, last_time_id) if truncated else horizon
         new_watermark = max(watermark, candidate)
-        floor = _millis(new_watermark.split("#", 1)[0])
-        kept = {short: millis for short, millis in seen.items() if millis >= floor}
-        return Page(delivered, _encode_cursor(new_watermark, kept))
+        floor = _micros(new_watermark.split("#", 1)[0])
+        kept = {key for key in seen if key[0] >= floor}
+        keep_from = _micros(last_time_id.split("#", 1)[0]) if truncated else None
+        return Page(delivered, _encode_cursor(*_bounded(new_watermark, kept, keep_from=keep_from)))
 
     def _merged(self, query: Query, *, lower: str | None, upper: str | None, ascending: bool) -> Iterator[tuple[str, dict]]:
         """(TimeId, entry) pairs of every shard with lower < TimeId < upper, merged in order."""
@@ -169,8 +189,37 @@ class _Reads:
 # -- cursors and small helpers -------------------------------------------------------------------
 
 
-def _short(entry_id: str) -> str:
-    return entry_id.replace("-", "")[:_SHORT_ID_CHARS]
+def _micros(date_time: str) -> int:
+    """Epoch microseconds of a stored time (exact integer arithmetic); ValueError if unreadable."""
+    instant = datetime.fromisoformat(date_time)
+    if instant.tzinfo is None:
+        raise ValueError(f"time {date_time!r} has no offset")
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+def _key(entry: dict) -> Key:
+    """What a cursor remembers of a delivered entry: its microsecond and a digest of its whole id."""
+    digest = hashlib.blake2b(entry["id"].encode("utf-8", "surrogatepass"), digest_size=_DIGEST_BYTES).digest()
+    return _micros(entry["dateTime"]), digest
+
+
+def _bounded(watermark: str, keys: set[Key], keep_from: int | None) -> tuple[str, set[Key]]:
+    """At most `MAX_CURSOR_IDS` keys: move the watermark up past the oldest, whole microseconds.
+
+    Keys at or after `keep_from` (the microsecond a page was cut short at) are never dropped: the
+    watermark would otherwise pass entries not yet delivered.
+    """
+    if len(keys) <= MAX_CURSOR_IDS:
+        return watermark, keys
+    ordered = sorted(keys)
+    cut = ordered[len(ordered) - MAX_CURSOR_IDS - 1][0]  # the newest microsecond to drop
+    if keep_from is not None:
+        cut = min(cut, keep_from - 1)
+    kept = {key for key in keys if key[0] > cut}
+    if len(kept) == len(keys):
+        return watermark, keys
+    # A bare time: "everything strictly before it"; entries at cut + 1 µs keep TimeIds above it.
+    return max(watermark, format_utc(_EPOCH + timedelta(microseconds=cut + 1))), kept
 
 
 def _max(a: str | None, b: str | None) -> str | None:
@@ -181,44 +230,95 @@ def _min(a: str | None, b: str | None) -> str | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _encode_cursor(watermark: str, seen: dict[str, int]) -> str:
-    """Compact: seen times are millisecond offsets from the watermark's time, which bounds them."""
-    base = _millis(watermark.split("#", 1)[0])
-    payload = {
-        "v": _CURSOR_VERSION,
-        "w": watermark,
-        "s": [[short, millis - base] for short, millis in sorted(seen.items(), key=lambda pair: pair[1])],
-    }
-    raw = json.dumps(payload, separators=(",", ":")).encode("ascii")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+def _encode_cursor(watermark: str, seen: set[Key]) -> str:
+    """``ddb2.`` + base64url of: watermark (length-prefixed UTF-8), count, then per key (ascending)
+    the microseconds since the previous one (the first: since the watermark's time) and the digest."""
+    text = watermark.encode("utf-8")
+    parts = [_varint(len(text)), text, _varint(len(seen))]
+    previous = _micros(watermark.split("#", 1)[0])
+    for micros, digest in sorted(seen):
+        parts += [_varint(micros - previous), digest]
+        previous = micros
+    return _CURSOR_PREFIX + base64.urlsafe_b64encode(b"".join(parts)).rstrip(b"=").decode("ascii")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, dict[str, int]]:
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 2_000_000:
-        raise BadCursor("the cursor is empty or too long")
+def _decode_cursor(cursor: str) -> tuple[str, set[Key]]:
+    """The watermark and keys of a cursor; BadCursor for anything that is not one of ours, whole."""
+    if not isinstance(cursor, str) or not cursor:
+        raise BadCursor("the cursor is empty")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise BadCursor(f"the cursor is longer than {MAX_CURSOR_CHARS} characters")
+    if not cursor.startswith(_CURSOR_PREFIX):
+        raise BadCursor(_foreign(cursor))
+    body = cursor[len(_CURSOR_PREFIX):]
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise BadCursor("the cursor is not one this service issued") from exc
-    if not isinstance(payload, dict) or payload.get("v") != _CURSOR_VERSION:
-        raise BadCursor("the cursor is not one this service issued")
-    watermark, pairs = payload.get("w"), payload.get("s")
-    if not isinstance(watermark, str) or not isinstance(pairs, list):
-        raise BadCursor("the cursor is corrupt")
-    try:
-        base = _millis(watermark.split("#", 1)[0])
-    except ValueError as exc:
-        raise BadCursor("the cursor is corrupt") from exc
-    seen: dict[str, int] = {}
-    for pair in pairs:
-        if (
-            not isinstance(pair, list)
-            or len(pair) != 2
-            or not isinstance(pair[0], str)
-            or not isinstance(pair[1], int)
-            or isinstance(pair[1], bool)
-        ):
-            raise BadCursor("the cursor is corrupt")
-        seen[pair[0]] = base + pair[1]
+        if not body.isascii():
+            raise ValueError("not ASCII")
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        reader = _Reader(raw)
+        watermark = reader.take(reader.varint(_MAX_WATERMARK_CHARS)).decode("utf-8")
+        previous = _micros(watermark.split("#", 1)[0])
+        count = reader.varint(MAX_CURSOR_CHARS)
+        seen: set[Key] = set()
+        for _ in range(count):
+            previous += reader.varint(1 << 62)
+            seen.add((previous, reader.take(_DIGEST_BYTES)))
+        if not reader.done():
+            raise ValueError("trailing bytes")
+    except (binascii.Error, ValueError, OverflowError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BadCursor(f"the cursor is corrupt ({exc})") from None
     return watermark, seen
+
+
+def _foreign(cursor: str) -> str:
+    """Why a cursor without our prefix is refused, naming what issued it when that is recognisable."""
+    if cursor[:1] == "s" and cursor[1:].isascii() and cursor[1:].isdigit():
+        return "the cursor was issued by a local (SQLite) store, not by this DynamoDB table"
+    try:
+        raw = base64.urlsafe_b64decode(cursor[:64] + "=" * (-len(cursor[:64]) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if raw.startswith(b'{"v":"ddb1"'):
+        return "the cursor has the earlier format ddb1, which this version no longer accepts; start again without it"
+    return "the cursor is not one this service issued"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+class _Reader:
+    """Reads a cursor's bytes; ValueError on anything short, long or out of range."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    def take(self, size: int) -> bytes:
+        if self._at + size > len(self._data):
+            raise ValueError("truncated")
+        chunk = self._data[self._at:self._at + size]
+        self._at += size
+        return chunk
+
+    def varint(self, maximum: int) -> int:
+        value = shift = 0
+        while True:
+            if shift > 63:
+                raise ValueError("number too long")
+            byte = self.take(1)[0]
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if value > maximum:
+            raise ValueError("number out of range")
+        return value
+
+    def done(self) -> bool:
+        return self._at == len(self._data)
