@@ -23,20 +23,21 @@ class Notice:
 
 
 class Follower:
-    """Polls `store.follow` from `cursor`; `cursor` always holds the position after what was yielded.
+    """Polls `store.follow` from `cursor`, yielding `pending` entries first (a resumed page's rest).
 
     Stops by itself at `until` (wall clock), after `max_entries`, or after `idle_timeout` seconds
-    without a new entry; otherwise runs until the caller stops iterating.
+    without a new entry; otherwise runs until the caller stops iterating. `position_after` is the
+    exact position to save when the caller stops.
     """
 
-    def __init__(self, store, query: Query, cursor: str, *, interval: float = 1.0,
-                 until: datetime | None = None, max_entries: int | None = None,
+    def __init__(self, store, query: Query, cursor: str, *, pending: list[dict] | None = None,
+                 interval: float = 1.0, until: datetime | None = None, max_entries: int | None = None,
                  idle_timeout: float | None = None, transient: tuple[type[BaseException], ...] = (),
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  wall: Callable[[], datetime] = now_utc) -> None:
         self.store = store
         self.query = query
-        self.cursor = cursor
+        self.cursor = cursor  # the position after the entries of `_batch` (after all yielded when None)
         self.interval = interval
         self.until = until
         self.max_entries = max_entries
@@ -46,11 +47,21 @@ class Follower:
         self.sleep = sleep
         self.wall = wall
         self.delivered = 0
-        self._page = None  # the page being yielded; `cursor` is still the position before it
+        # The entries being yielded: a page, or the saved rest of one. The position after the k-th
+        # is `cursor` plus the entries after it, never a re-read: a re-read can differ (a late
+        # entry in the settle window, a regex applied after the service's page).
+        self._batch: list[dict] | None = [e for e in pending if query.matches(e)] if pending else None
 
     def __iter__(self) -> Iterator[dict | Notice]:
         last_activity = self.clock()
         backoff = 0.0
+        if self._batch:
+            for entry in self._batch:
+                yield entry
+                if self._count_and_stop():
+                    return
+            last_activity = self.clock()
+        self._batch = None
         while True:
             if self.until is not None and self.wall() >= self.until:
                 return
@@ -58,21 +69,16 @@ class Follower:
                 page = self.store.follow(self.cursor, self.query)
             except self.transient as exc:
                 backoff = min(MAX_BACKOFF, max(self.interval, backoff * 2))
-                yield Notice(f"{exc}; retrying in {backoff:.0f}s")
+                yield Notice(f"{exc}; retrying in {_seconds(backoff)}")
                 self.sleep(backoff)
                 continue
             backoff = 0.0
-            self._page = page
+            self._batch, self.cursor = page.entries, page.cursor
             for entry in page.entries:
                 yield entry
-                self.delivered += 1
-                if self.max_entries is not None and self.delivered >= self.max_entries:
-                    # Stop mid-page: the cursor must point right after this entry, not the page.
-                    self.cursor = self._cursor_after(page, entry)
-                    self._page = None
-                    return
-            self.cursor = page.cursor
-            self._page = None
+                if self._count_and_stop():
+                    return  # `_batch` kept: the position is right after this entry
+            self._batch = None
             if page.entries:
                 last_activity = self.clock()
                 if len(page.entries) >= self.query.limit:
@@ -81,25 +87,29 @@ class Follower:
                 return
             self.sleep(self.interval)
 
-    def position_after(self, handled: dict | None) -> str:
-        """The cursor to save when the caller stops right after handling `handled`.
+    def _count_and_stop(self) -> bool:
+        self.delivered += 1
+        return self.max_entries is not None and self.delivered >= self.max_entries
 
-        Mid-page (Ctrl-C while printing), that is just after `handled`, not after the whole
-        page nor before it: a resumed tail then repeats nothing and misses nothing.
+    def position_after(self, handled: dict | None) -> tuple[str, list[dict]]:
+        """(cursor, entries still owed) to save when the caller stops right after handling `handled`.
+
+        Mid-page (Ctrl-C while printing, `max_entries`), the owed entries are the rest of the page
+        after `handled` (all of it when `handled` is not in it: nothing of it was handled yet); a
+        resumed follower yields them first, then continues from the cursor: nothing repeated,
+        nothing missed, whatever the target and filters.
         """
-        page = self._page
-        if page is None or handled is None or not any(entry is handled for entry in page.entries):
-            return self.cursor
-        try:
-            return self._cursor_after(page, handled)
-        except self.transient:
-            return self.cursor  # the target is down: repeating a few lines beats missing any
+        batch = self._batch
+        if not batch:
+            return self.cursor, []
+        for index, entry in enumerate(batch):
+            if entry is handled:
+                return self.cursor, batch[index + 1:]
+        return self.cursor, list(batch)
 
-    def _cursor_after(self, page, entry: dict) -> str:
-        if entry is page.entries[-1]:
-            return page.cursor
-        # Re-read a page that ends exactly at `entry` to get a cursor for that position.
-        limited = Query(limit=page.entries.index(entry) + 1, min_severity=self.query.min_severity,
-                        since=self.query.since, until=self.query.until, grep=self.query.grep,
-                        regex=self.query.regex)
-        return self.store.follow(self.cursor, limited).cursor
+
+def _seconds(value: float) -> str:
+    """A pause as people say it: 0.2s, 1.5s, 30s (never "0s" for a short one)."""
+    if value < 1:
+        return f"{value:.2g}s"
+    return f"{value:.0f}s" if value >= 10 else f"{value:.1f}".rstrip("0").rstrip(".") + "s"

@@ -145,9 +145,11 @@ def tail(
     if cursor_file is not None:
         _check_cursor_path(cursor_file)
     renderer = display.renderer()
-    backend = open_store(targets.settings())
+    settings = targets.settings()
+    backend = open_store(settings)
     try:
-        cursor = read_cursor(cursor_file) if cursor_file else None
+        saved = read_cursor(cursor_file, settings["target"]) if cursor_file else None
+        cursor, owed = saved if saved is not None else (None, [])
         if cursor is None:
             page = backend.recent(query)
             past = list(reversed(page.entries)) if limit else []
@@ -158,7 +160,7 @@ def tail(
                 renderer.entry(entry)
             cursor = page.cursor
         query.limit = 1000
-        follower = Follower(backend, query, cursor, interval=interval, until=stop_at,
+        follower = Follower(backend, query, cursor, pending=owed, interval=interval, until=stop_at,
                             max_entries=max_entries, idle_timeout=idle)
         printed = None
         whole_line = interrupts_wait if cursor_file else nullcontext
@@ -172,7 +174,7 @@ def tail(
                     renderer.entry(item)
         finally:
             if cursor_file:
-                write_cursor(cursor_file, follower.position_after(printed))
+                write_cursor(cursor_file, settings["target"], *follower.position_after(printed))
     finally:
         backend.close()
 
