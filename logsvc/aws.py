@@ -37,6 +37,8 @@ def translate(table: str | None = None) -> Iterator[None]:
     try:
         yield
     except StoreMisconfigured as exc:
+        if exc.code == "ShardCountMismatch":  # a configuration mistake: the table knows its count
+            raise UsageError(str(exc), hint="`logsvc config unset shards` (and unset LOGSVC_SHARDS)") from None
         # The store gave up at once on an error retrying cannot fix: give its hint.
         if isinstance(exc.__cause__, boto.ClientError):
             raise _client_error(exc.__cause__, table) from None

@@ -70,7 +70,9 @@ def make_store(moto_endpoint, make_table):
     stores = []
 
     def make(table_shards: int = 1, *, table: str | None = None, **options) -> DynamoDBStore:
-        options.setdefault("shards", table_shards)  # pass shards=None to read the settings item
+        if table is None:
+            options.setdefault("shards", table_shards)  # pass shards=None to read the settings item
+        # On a given table the default reads its settings item: a count that disagrees is refused.
         options.setdefault("retry_seconds", 1.0)
         store = DynamoDBStore(table or make_table(table_shards), client=new_client(moto_endpoint), **options)
         stores.append(store)

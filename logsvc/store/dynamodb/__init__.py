@@ -29,6 +29,7 @@ from logsvc.store.dynamodb.schema import (
     create_table,
     delete_table,
     make_client,
+    settled_shard_count,
     shard_of,
     table_definition,
 )
@@ -68,6 +69,9 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
     ) -> None:
         """`client` defaults to `make_client(region, endpoint_url)`; `shards` to the settings item.
 
+        A `shards` given must agree with the table's settings item when it has one: the first
+        call raises `StoreMisconfigured` (code ``ShardCountMismatch``) if not.
+
         `max_attempts` and `retry_seconds` bound the retries of one call; `clock` (returning an
         aware datetime) exists so tests can move time.
         """
@@ -80,6 +84,7 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
         self.table_name = table_name
         self._client = client if client is not None else make_client(region, endpoint_url)
         self._shards = shards
+        self._shards_settled = False  # until the settings item was read (`_shard_count`)
         self._retention = timedelta(days=retention_days)
         self._settle = timedelta(seconds=settle_seconds)
         self._max_attempts = max(1, max_attempts)
@@ -99,17 +104,15 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
         every request with an error. Needs only dynamodb:GetItem, which the handlers have.
         """
         self._call("get_item", None, TableName=self.table_name, Key={_ID: {"S": SETTINGS_ID}}, ConsistentRead=True)
+        self._shard_count()  # and a configured shard count must agree with the table's
 
     # -- the settings item ---------------------------------------------------------------------
 
     def _shard_count(self) -> int:
-        if self._shards is None:
+        """The table's shard count, read once: a configured count that disagrees is refused."""
+        if not self._shards_settled:
             response = self._call("get_item", None, TableName=self.table_name,
                                   Key={_ID: {"S": SETTINGS_ID}}, ConsistentRead=True)
-            value = response.get("Item", {}).get("Shards", {}).get("N")
-            try:
-                shards = int(value) if value is not None else 1
-            except ValueError:
-                shards = 1
-            self._shards = min(max(shards, 1), MAX_SHARDS)
+            self._shards = settled_shard_count(self.table_name, response.get("Item"), self._shards)
+            self._shards_settled = True
         return self._shards

@@ -10,8 +10,11 @@ Table layout (defined once, in `table_definition`; a CloudFormation template mus
   and merge the results lazily;
 - ``ExpiresAt`` (epoch seconds = dateTime + retention days), the TTL attribute, when retention is on.
 
-The shard count N comes from the constructor or, when not given, from a settings item
-(``LogID = "__logsvc_settings__"``, number ``Shards``; 1 when absent). That item has no
+The shard count N comes from a settings item (``LogID = "__logsvc_settings__"``, number
+``Shards``), written by `create_table`; a count configured elsewhere (``INDEX_SHARDS``, a
+profile's ``shards``) must agree with it, or the store refuses to work (`settled_shard_count`):
+a writer using 4 shards on a 2-shard table would store entries no reader returns. A table
+without the item (made by a template) uses the configured count, else 1. That item has no
 ``Shard``/``TimeId``, so it never appears in the index. N may grow (old entries stay in the
 shards below the new N, which are still read) but must never shrink: entries in dropped shards
 would disappear from reads.
@@ -132,6 +135,30 @@ def delete_table(client, table_name: str) -> bool:
 def shard_of(entry_id: str, shards: int) -> int:
     """The index shard of an id: its UUID as an integer, modulo the shard count."""
     return uuid.UUID(entry_id).int % shards
+
+
+def settled_shard_count(table_name: str, settings_item: dict | None, configured: int | None) -> int:
+    """The shard count to use: the settings item's; `configured` must agree with it.
+
+    Raises `StoreMisconfigured` (code ``ShardCountMismatch``) when both are known and differ.
+    """
+    from logsvc.store import StoreMisconfigured
+
+    value = ((settings_item or {}).get("Shards") or {}).get("N")
+    try:
+        recorded = min(max(int(value), 1), MAX_SHARDS) if value is not None else None
+    except ValueError:
+        recorded = None
+    if recorded is None:
+        return configured if configured is not None else 1
+    if configured is not None and configured != recorded:
+        raise StoreMisconfigured(
+            f"the table {table_name!r} has {recorded} index shard{'s' if recorded > 1 else ''} (its settings item)"
+            f" but {configured} {'are' if configured > 1 else 'is'} configured; entries would go to or be read"
+            f" from the wrong shards. Set the shard count to {recorded} or leave it unset (it is read from the table)",
+            "ShardCountMismatch",
+        )
+    return recorded
 
 
 def _check_shards(shards: int) -> None:
