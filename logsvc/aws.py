@@ -17,8 +17,9 @@ _BAD_CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", 
 _DENIED = {"AccessDeniedException", "AccessDenied"}
 
 
-def dynamodb_client(settings):
-    """A DynamoDB client for the profile, region and endpoint in `settings`."""
+def dynamodb_client(settings, policy=None):
+    """A DynamoDB client for the profile, region and endpoint in `settings`; `policy` (a
+    `logsvc.retry.RetryPolicy`) sets its timeouts."""
     from logsvc.store.dynamodb import make_client
 
     import botocore.session
@@ -26,7 +27,8 @@ def dynamodb_client(settings):
     with translate():
         # A session of our own: it reads the AWS environment as it is now, profile included.
         session = botocore.session.Session(profile=settings["aws_profile"])
-        return make_client(settings["region"], settings["endpoint_url"], session=session)
+        timeouts = {"connect_timeout": policy.connect_timeout, "read_timeout": policy.read_timeout} if policy else {}
+        return make_client(settings["region"], settings["endpoint_url"], session=session, **timeouts)
 
 
 @contextmanager
@@ -39,6 +41,8 @@ def translate(table: str | None = None) -> Iterator[None]:
     except StoreMisconfigured as exc:
         if exc.code == "ShardCountMismatch":  # a configuration mistake: the table knows its count
             raise UsageError(str(exc), hint="`logsvc config unset shards` (and unset LOGSVC_SHARDS)") from None
+        if exc.code == "UnknownHost":  # likewise a typo in the endpoint, as for the url target
+            raise UsageError(str(exc), hint="check --endpoint-url / `logsvc config show` (where it came from)") from None
         # The store gave up at once on an error retrying cannot fix: give its hint.
         if isinstance(exc.__cause__, boto.ClientError):
             raise _client_error(exc.__cause__, table) from None

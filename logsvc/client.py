@@ -22,6 +22,7 @@ import httpx  # noqa: E402
 from logsvc import __version__
 from logsvc.entry import batches, serialise
 from logsvc.errors import InvalidInputError, StoreError, UsageError
+from logsvc.retry import REMOTE, RetryPolicy
 from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, StoreUnavailable
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -32,13 +33,17 @@ class FunctionUrlStore:
     """The store interface over the ingest and read Function URLs."""
 
     def __init__(self, ingest_url: str | None, read_url: str | None, *, auth: str = "none",
-                 region: str | None = None, aws_profile: str | None = None, timeout: float = 10.0,
-                 attempts: int = 5, backoff: float = 0.25, max_backoff: float = 8.0,
-                 sleep=time.sleep) -> None:
+                 region: str | None = None, aws_profile: str | None = None, timeout: float | None = None,
+                 attempts: int | None = None, backoff: float = 0.25, max_backoff: float = 8.0,
+                 sleep=time.sleep, policy: RetryPolicy = REMOTE) -> None:
+        """`policy` bounds the retries (attempts and total time) and the timeouts, as for DynamoDB;
+        `timeout` and `attempts` override it."""
         self.ingest_url = ingest_url
         self.read_url = read_url
         self.auth = auth
-        self.attempts = attempts
+        self.attempts = attempts if attempts is not None else policy.attempts
+        self.retry_seconds = policy.seconds
+        timeout = timeout if timeout is not None else policy.read_timeout
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
@@ -46,7 +51,7 @@ class FunctionUrlStore:
         self._aws_profile = aws_profile
         self._credentials = None
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, policy.connect_timeout)),
             headers={"user-agent": f"logsvc/{__version__}"},
             follow_redirects=False,
         )
@@ -149,8 +154,11 @@ class FunctionUrlStore:
 
     def _request(self, method: str, url: str, body: bytes | None = None) -> httpx.Response:
         delay = self.backoff
-        problem = ""
+        problem, hint = "", None
+        deadline = time.monotonic() + self.retry_seconds
+        tries = 0
         for attempt in range(self.attempts):
+            tries, hint = attempt + 1, None
             headers = {"content-type": "application/json"} if body is not None else {}
             if self.auth == "iam":
                 headers = self._sign(method, url, headers, body)
@@ -161,6 +169,7 @@ class FunctionUrlStore:
             except httpx.TransportError as exc:
                 _raise_if_unknown_host(url, exc)
                 problem, wait = _transport_problem(url, exc), None
+                hint = _transport_hint(problem)
             else:
                 if response.status_code not in TRANSIENT_STATUS:
                     return _raise_for_status(response)
@@ -168,9 +177,12 @@ class FunctionUrlStore:
                 wait = _retry_after(response)
             if attempt + 1 < self.attempts:
                 # Full jitter: many clients retrying at once spread out instead of stampeding.
-                self._sleep(wait if wait is not None else random.uniform(0, delay))
+                pause = wait if wait is not None else random.uniform(0, delay)
+                if time.monotonic() + pause > deadline:
+                    break  # the policy's time is spent: no try starts after it
+                self._sleep(pause)
                 delay = min(self.max_backoff, delay * 2)
-        raise StoreUnavailable(f"{problem} (after {self.attempts} attempts)")
+        raise StoreUnavailable(f"{problem} (after {tries} attempt{'s' if tries != 1 else ''})", hint=hint)
 
     def _sign(self, method: str, url: str, headers: dict, body: bytes | None) -> dict:
         from logsvc.sigv4 import sign_request
@@ -239,6 +251,17 @@ def _transport_problem(url: str, exc: httpx.TransportError) -> str:
     if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
         return f"TLS error talking to {_host(url)}: {text}"
     return f"cannot reach {_host(url)}: {text or type(exc).__name__}"
+
+
+def _transport_hint(problem: str) -> str | None:
+    """The hint for a transport failure, naming its cause."""
+    if "(DNS)" in problem:
+        return "the host name could not be resolved: check the URL, and this machine's network and DNS"
+    if problem.startswith("TLS error"):
+        return "check the URL's scheme and host, and the certificates (SSL_CERT_FILE)"
+    if "refused" in problem.lower():
+        return "nothing answers there: check the URL, and that the service is running"
+    return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

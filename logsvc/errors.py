@@ -71,7 +71,8 @@ def from_store_failure(exc: Exception) -> LogsvcError:
     if isinstance(exc, ConflictError):
         return InvalidInputError(str(exc), hint="an id names one entry: send the new one with a new id")
     if isinstance(exc, StoreUnavailable):
-        return StoreError(str(exc), hint="the target is throttled or unreachable; try again shortly")
+        return StoreError(str(exc), hint=getattr(exc, "hint", None)
+                          or "the target is throttled or unreachable; try again shortly")
     if isinstance(exc, BadCursor):
         return UsageError(str(exc), hint="the cursor belongs to another target; remove the cursor file")
     return LogsvcError(str(exc))

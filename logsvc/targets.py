@@ -33,9 +33,13 @@ def _dynamodb(settings: Resolved):
     from logsvc.aws import TranslatedStore, dynamodb_client
     from logsvc.store.dynamodb import DynamoDBStore
 
-    client = dynamodb_client(settings)
+    from logsvc.retry import REMOTE
+
+    client = dynamodb_client(settings, policy=REMOTE)
     shards = int(settings["shards"]) if settings["shards"] else None
-    return TranslatedStore(DynamoDBStore(settings["table"], client=client, shards=shards))
+    # The same retry policy as the url target: attempts and total time (logsvc.retry).
+    return TranslatedStore(DynamoDBStore(settings["table"], client=client, shards=shards,
+                                         max_attempts=REMOTE.attempts, retry_seconds=REMOTE.seconds))
 
 
 def _url(settings: Resolved):
@@ -44,5 +48,7 @@ def _url(settings: Resolved):
                          hint="set LOGSVC_INGEST_URL and LOGSVC_READ_URL, or `logsvc config set ingest_url URL`")
     from logsvc.client import FunctionUrlStore
 
+    from logsvc.retry import REMOTE
+
     return FunctionUrlStore(settings["ingest_url"], settings["read_url"], auth=settings["auth"],
-                            region=settings["region"], aws_profile=settings["aws_profile"])
+                            region=settings["region"], aws_profile=settings["aws_profile"], policy=REMOTE)

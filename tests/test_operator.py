@@ -410,3 +410,129 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, env=dict(os.environ), timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, proc.stderr
     assert b"Traceback" not in proc.stderr and b"KeyboardInterrupt" not in proc.stderr
+
+
+# -- 20 (continued): hints that name the cause, one retry policy, a true outage notice --------------
+
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_stopped_dynamodb_endpoint_is_named_with_a_hint():
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    result = invoke("recent", "--table", "logs", "--endpoint-url", endpoint, env=AWS_ENV)
+    assert result.exit_code == ExitCode.UNAVAILABLE
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: cannot connect to {endpoint}")
+    assert "EndpointConnectionError" not in error and "failed after" not in error
+    assert hint.startswith("hint: ") and "running" in hint
+
+
+def test_an_unknown_host_says_dns_on_both_remote_targets():
+    dynamodb = invoke("recent", "--table", "logs", "--endpoint-url", "http://no-such-host.invalid:8000", env=AWS_ENV)
+    url = invoke("recent", env={"LOGSVC_TARGET": "url", "LOGSVC_READ_URL": "http://no-such-host.invalid/read",
+                                "LOGSVC_INGEST_URL": "http://no-such-host.invalid/ingest"})
+    for result in (dynamodb, url):
+        assert result.exit_code == ExitCode.USAGE, result.output  # a configuration mistake, not an outage
+        assert "DNS" in result.stderr and "throttled" not in result.stderr
+
+
+class _Silent:
+    """A TCP server that reads each request and never answers: every try ends in a read timeout."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.requests = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._held: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            if b"\r\n\r\n" in data:
+                self.requests += 1
+
+    def close(self) -> None:
+        self._sock.close()
+        for conn in self._held:
+            conn.close()
+
+
+@pytest.mark.parametrize("target", ["url", "dynamodb"])
+def test_one_retry_policy_bounds_both_remote_targets(monkeypatch, target):
+    import logsvc.retry
+
+    policy = logsvc.retry.RetryPolicy(attempts=5, seconds=1.0, connect_timeout=0.5, read_timeout=0.6)
+    monkeypatch.setattr(logsvc.retry, "REMOTE", policy)
+    silent = _Silent()
+    try:
+        env = ({"LOGSVC_TARGET": "url", "LOGSVC_READ_URL": f"{silent.url}/read", "LOGSVC_INGEST_URL": f"{silent.url}/ingest"}
+               if target == "url" else {**AWS_ENV, "LOGSVC_TARGET": "dynamodb", "LOGSVC_TABLE": "logs",
+                                        "LOGSVC_ENDPOINT_URL": silent.url})
+        started = time.monotonic()
+        result = invoke("recent", env=env)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert result.exit_code == ExitCode.UNAVAILABLE, result.output
+    assert "did not answer in time" in result.stderr
+    # A try of 0.6 s, a short pause, a second one; then the 1 s window is spent: two tries, not five.
+    assert silent.requests == 2, (silent.requests, result.stderr)
+    assert "2 attempts" in result.stderr
+    assert elapsed < policy.longest + 2
+
+
+def test_the_default_policy_is_the_one_the_readme_states():
+    from logsvc.retry import REMOTE
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"at most {REMOTE.attempts} tries within {REMOTE.seconds:.0f} s" in readme
+            and f"{REMOTE.connect_timeout:.0f} s to connect and {REMOTE.read_timeout:.0f} s" in readme)
+
+
+def test_the_outage_notice_of_a_tail_never_says_retrying_in_0s(monkeypatch, tmp_path):
+    import threading
+
+    import logsvc.retry
+    from logsvc.serve import LocalServer
+    from logsvc.store.sqlite import SQLiteStore
+
+    monkeypatch.setattr(logsvc.retry, "REMOTE", logsvc.retry.RetryPolicy(attempts=1, seconds=0.5,
+                                                                         connect_timeout=0.5, read_timeout=0.5))
+    server = LocalServer(SQLiteStore(tmp_path / "served.db")).start()
+    env = {"LOGSVC_TARGET": "url", "LOGSVC_READ_URL": server.read_url, "LOGSVC_INGEST_URL": server.ingest_url}
+    stopper = threading.Timer(0.5, server.stop)
+    stopper.start()
+    try:
+        result = invoke("tail", "-f", "-n", "0", "--interval", "0.05", "--for", "2s", env=env)
+    finally:
+        stopper.join()
+    assert result.exit_code == 0, result.output
+    notices = [line for line in result.stderr.splitlines() if "retrying in" in line]
+    assert notices, result.stderr
+    assert "retrying in 0.05s" in notices[0]
+    assert not any(line.endswith("retrying in 0s") for line in notices)

@@ -92,10 +92,12 @@ class ConflictError(StoreFailure):
 class StoreUnavailable(StoreFailure):
     """Throttled or unreachable after retries. `stored` lists what was stored before giving up."""
 
-    def __init__(self, message: str, stored: list[str] | None = None, pending: list[str] | None = None) -> None:
+    def __init__(self, message: str, stored: list[str] | None = None, pending: list[str] | None = None,
+                 *, hint: str | None = None) -> None:
         super().__init__(message)
         self.stored = stored or []
         self.pending = pending or []
+        self.hint = hint  # what to check, when the cause is known (DNS, nothing listening)
 
 
 class StoreMisconfigured(StoreUnavailable):
