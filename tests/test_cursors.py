@@ -371,7 +371,7 @@ def test_the_handlers_refuse_an_index_shards_that_disagrees_with_the_table(lambd
     event["headers"].pop("content-length", None)
     stored = ingest.handler(event, None)
     assert stored["statusCode"] == 500, stored
-    assert "ShardCountMismatch" in stored["body"]
+    assert "INDEX_SHARDS disagrees with the shard count of its table" in json.loads(stored["body"])["errors"][0]
     assert all_items(dynamo_client, table) == []
     assert read.handler(get_event({}), None)["statusCode"] == 500
 

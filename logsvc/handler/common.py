@@ -153,6 +153,10 @@ def unavailable_response(event: dict, exc: StoreUnavailable | StoreError) -> Res
     )
 
 
+_NO_TABLE = "its table is missing or not accessible"
+_MISCONFIGURED = {"ShardCountMismatch": "INDEX_SHARDS disagrees with the shard count of its table"}
+
+
 def misconfigured_response(event: dict, exc: StoreMisconfigured) -> Response:
     """500 saying the service is misconfigured; the cause is logged once per process, not per request."""
     cause = f"store misconfigured: {exc}"
@@ -162,7 +166,7 @@ def misconfigured_response(event: dict, exc: StoreMisconfigured) -> Response:
     return json_response(
         500,
         {
-            "errors": [f"the service is misconfigured ({exc.code}: its table is missing or not accessible);"
+            "errors": [f"the service is misconfigured ({exc.code}: {_MISCONFIGURED.get(exc.code, _NO_TABLE)});"
                        " retrying will not help until its operator fixes it"],
             "stored": getattr(exc, "stored", []),
             "pending": getattr(exc, "pending", []),
