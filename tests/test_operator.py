@@ -309,8 +309,8 @@ def test_config_rejects_bad_names_and_values(args):
 
 def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path):
     typo = tmp_path / "typo" / "dir" / "logs.db"
-    for command in ("recent",):
-        result = invoke(command, "--store", str(typo))
+    for command in (("recent",), ("tail",), ("tail", "-f", "--for", "1s")):
+        result = invoke(*command, "--store", str(typo))
         assert result.exit_code == ExitCode.UNAVAILABLE, result.output
         assert "does not exist" in result.stderr
     assert not (tmp_path / "typo").exists()

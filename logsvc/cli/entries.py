@@ -146,7 +146,7 @@ def tail(
         _check_cursor_path(cursor_file)
     renderer = display.renderer()
     settings = targets.settings()
-    backend = open_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         saved = read_cursor(cursor_file, settings["target"]) if cursor_file else None
         cursor, owed = saved if saved is not None else (None, [])
