@@ -280,3 +280,65 @@ def test_export_killed_mid_run_resumes_exactly_once(tmp_path):
     exported = [json.loads(line) for line in out.read_text().splitlines()]
     assert [entry["id"] for entry in exported] == [entry["id"] for entry in in_window(entries, base)]
     assert json.loads(cursor.read_text())["done"] is True
+
+
+# -- the read handler's modes, directly -----------------------------------------------------------
+
+
+def read_event(query: str) -> dict:
+    return {"requestContext": {"http": {"method": "GET"}}, "headers": {}, "rawQueryString": query}
+
+
+@pytest.mark.parametrize("query, problem", [
+    ("mode=graph", "mode must be one of"),
+    ("mode=stats&by=0s", "by must be a whole number of seconds"),
+    ("mode=stats&by=1.5s", "by must be a whole number of seconds"),
+    ("mode=stats&by=soon", "by:"),
+    ("mode=stats&since=1h&until=2h", "since must be earlier than until"),
+    ("mode=stats&limit=5", "unknown query parameter 'limit' for mode stats"),
+    ("mode=stats&by=1s&since=30d", "window too large for the read budget"),
+    ("mode=stats&severity=fatal", "severity must be one of"),
+    ("mode=export&after=yesterday", "after must be dateTime#id"),
+    ("mode=export&limit=1001", "limit must be a whole number from 1 to 1000"),
+    ("mode=stats&mode=export", "given more than once"),
+])
+def test_read_handler_modes_answer_400_naming_the_problem(tmp_path, query, problem):
+    from logsvc.handler.read import handle
+    from logsvc.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "h.db")
+    try:
+        response = handle(read_event(query), store)
+    finally:
+        store.close()
+    assert response["statusCode"] == 400
+    assert problem in " ".join(json.loads(response["body"])["errors"])
+
+
+def test_read_handler_stats_mode_on_dynamodb_counts_with_read_units(moto_endpoint):
+    from logsvc.handler.read import handle
+    from logsvc.store.dynamodb import DynamoDBStore, create_table, delete_table
+    from tests.dynamo_fixtures import new_client
+
+    client = new_client(moto_endpoint)
+    table = f"logs-{uuid.uuid4().hex[:12]}"
+    create_table(client, table, shards=2)
+    store = DynamoDBStore(table, client=new_client(moto_endpoint))
+    try:
+        base = window_start()
+        entries = known_entries(base)
+        store.put(entries)
+        since, until = stored_form(base), stored_form(base + timedelta(hours=HOURS))
+        response = handle(read_event(f"mode=stats&by=1h&since={since}&until={until}".replace("+", "%2B")), store)
+        assert response["statusCode"] == 200, response["body"]
+        answer = json.loads(response["body"])
+        assert [bucket["counts"] for bucket in answer["buckets"]] == expected_counts(entries, base)
+        assert answer["requests"] == HOURS * 2 * 3 and answer["readUnits"] > 0
+        page = json.loads(handle(read_event(f"mode=export&limit=7&since={since}&until={until}".replace("+", "%2B")),
+                                 store)["body"])
+        assert page["logs"] == in_window(entries, base)[:7]
+        assert page["next"] == f"{page['logs'][-1]['dateTime']}#{page['logs'][-1]['id']}"
+    finally:
+        store.close()
+        delete_table(client, table)
+        client.close()

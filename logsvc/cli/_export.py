@@ -39,13 +39,18 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
     else:
         query.until = query.until or format_utc(now_utc())  # fixed now, so a resume exports the same window
         position = export.Position({"args": args, "since": query.since, "until": query.until})
-    stream = _open_output(out, position, resuming=position.after is not None or position.written > 0)
+    resuming = position.window.get("started", False)
+    position.window["started"] = True
+    stream = _open_output(out, position, resuming=resuming)
     backend = open_store(settings, reading=True)
     try:
         with _progress(query.since, query.until, position.written) as advance:
-            if position.written == 0 and position.after is None and fmt == "csv":
-                export.durable_write(stream, export.encode([], fmt, header=True))
+            if not resuming:
+                if fmt == "csv":
+                    export.durable_write(stream, export.encode([], fmt, header=True))
                 position.size = _size(stream, out)
+                if cursor_file is not None:
+                    position.save(cursor_file)  # from here on the output file is the export's
             pages_done = 0
             for page, after in export.pages(backend, query, position.after):
                 export.durable_write(stream, export.encode(page, fmt))
