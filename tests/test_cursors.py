@@ -252,6 +252,41 @@ def test_the_cursor_stays_small_at_500_entries_a_second_and_follow_stays_exactly
     assert len(base64.urlsafe_b64decode(cursor[5:] + "==")) < 100 + MAX_CURSOR_IDS * 10
 
 
+def test_a_tail_over_the_url_target_on_dynamodb_at_500_a_second_sends_small_cursors(make_store):
+    """The url target in front of a DynamoDB table (serve --table, the Lambda): the cursor travels
+    in the query string of every poll; at 500 entries/s it stays small, and forged ones are a 400."""
+    import httpx
+
+    from logsvc.client import FunctionUrlStore
+    from logsvc.serve import LocalServer
+
+    clock = Clock(BASE)
+    store = make_store(2, settle_seconds=5, clock=clock)
+    with LocalServer(store) as server:
+        client = FunctionUrlStore(server.ingest_url, server.read_url, attempts=1)
+        try:
+            cursor = client.recent(Query()).cursor
+            burst = [entry(f"fast {n}", BASE + timedelta(milliseconds=100 + 2 * n)) for n in range(1500)]
+            store.put(burst)
+            clock.now = BASE + timedelta(seconds=4)
+            delivered, sizes = [], []
+            for _ in range(10):
+                page = client.follow(cursor, Query(limit=1000))
+                cursor = page.cursor
+                sizes.append(len(cursor))
+                delivered += page.entries
+                if not page.entries:
+                    break
+            assert [e["id"] for e in delivered] == [e["id"] for e in burst]
+            assert max(sizes) < 4096, sizes
+            with pytest.raises(BadCursor, match="refused the cursor"):
+                client.follow(FORGED["nested brackets"], Query())
+        finally:
+            client.close()
+        forged = httpx.get(server.read_url, params={"cursor": FORGED["nested brackets"]})
+        assert forged.status_code == 400 and forged.json()["errors"][0].startswith("cursor is not valid")
+
+
 def test_a_cursor_too_long_for_a_url_is_a_clear_error_from_the_client_and_the_handler(make_store, tmp_path):
     from logsvc.client import FunctionUrlStore
 
