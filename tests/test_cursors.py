@@ -176,6 +176,43 @@ def test_a_tail_interrupted_mid_page_saves_the_rest_of_the_page_not_a_re_read(ma
     assert quiet_follower(store, Query(), saved).position_after(None) == (saved, [])
 
 
+def test_cli_tail_on_dynamodb_resumes_exactly_after_max_entries_with_a_late_entry(request, tmp_path, monkeypatch,
+                                                                                   moto_endpoint):
+    """`tail -f --cursor F --max-entries 2` on the dynamodb target; an entry late within the settle
+    window is written right after the page was read, before the tail saves its position."""
+    from tests.dynamo_fixtures import new_client
+
+    target = make_target("dynamodb", request, tmp_path)
+    cursor = tmp_path / "ddb.cursor"
+    follow = ("tail", "-f", "--cursor", str(cursor), "--interval", "0.1", "-o", "jsonl")
+    assert cli(target.env, *follow, "--idle-timeout", "0.3s").exit_code == 0
+    start = datetime.now(timezone.utc) - timedelta(seconds=1)
+    page = [{"id": str(uuid.uuid4()), "severity": "info", "message": f"on time {n}",
+             "dateTime": format_utc(start + timedelta(milliseconds=10 * n))} for n in range(4)]
+    assert cli(target.env, "send", "--file", str(write_jsonl(tmp_path / "page.jsonl", page))).exit_code == 0
+    late = normalise({"severity": "info", "message": "late", "dateTime": format_utc(start + timedelta(milliseconds=5))})
+    writer = DynamoDBStore(target.extra["table"], client=new_client(moto_endpoint))
+    request.addfinalizer(writer.close)
+    real_follow = DynamoDBStore.follow
+
+    def follow_then_a_late_write(self, cursor, query):
+        result = real_follow(self, cursor, query)
+        if result.entries and not writer.recent(Query(grep="late")).entries:
+            writer.put([late])
+        return result
+
+    monkeypatch.setattr(DynamoDBStore, "follow", follow_then_a_late_write)
+    first = cli(target.env, *follow, "--max-entries", "2")
+    assert first.exit_code == 0, first.output
+    monkeypatch.setattr(DynamoDBStore, "follow", real_follow)
+    second = cli(target.env, *follow, "--idle-timeout", "0.5s")
+    assert second.exit_code == 0, second.output
+
+    got = [json.loads(line)["message"] for result in (first, second) for line in result.stdout.splitlines()]
+    assert got[:2] == ["on time 0", "on time 1"]
+    assert sorted(got) == sorted(["late"] + [e["message"] for e in page]), got  # each once
+
+
 @pytest.fixture
 def url_target(request, tmp_path):
     return make_target("url", request, tmp_path)
