@@ -257,6 +257,14 @@ def test_a_cursor_file_names_its_target_and_another_target_refuses_it(url_target
     old = cli({}, *follow)
     assert old.exit_code == ExitCode.USAGE and "not a cursor file of this logsvc" in old.output
 
+    cursor.write_text("logsvc-cursor 2 url\n" + FORGED["nested brackets"] + "\n")  # refused by the service
+    forged = cli(url_target.env, *follow)
+    assert forged.exit_code == ExitCode.USAGE, forged.output
+    assert "refused the cursor" in forged.output and "Traceback" not in forged.output
+    cursor.write_text("logsvc-cursor 2 url\nddb2." + "A" * 70_000 + "\n")  # too long for a URL
+    too_long = cli(url_target.env, *follow)
+    assert too_long.exit_code == ExitCode.USAGE and "too long to send" in too_long.output
+
 
 # -- item 6: the DynamoDB cursor is bounded -------------------------------------------------------------
 
