@@ -74,5 +74,6 @@ def from_store_failure(exc: Exception) -> LogsvcError:
         return StoreError(str(exc), hint=getattr(exc, "hint", None)
                           or "the target is throttled or unreachable; try again shortly")
     if isinstance(exc, BadCursor):
-        return UsageError(str(exc), hint="the cursor belongs to another target; remove the cursor file")
+        return UsageError(str(exc), hint="the cursor was not issued by this target, or is damaged:"
+                                         " remove the cursor file to start from the recent entries")
     return LogsvcError(str(exc))
