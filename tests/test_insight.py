@@ -342,3 +342,17 @@ def test_read_handler_stats_mode_on_dynamodb_counts_with_read_units(moto_endpoin
         store.close()
         delete_table(client, table)
         client.close()
+
+
+def test_stats_of_a_small_part_of_the_store_is_exact_too(loaded):
+    """The local store counts a narrow window through its time index, a wide one by a table scan."""
+    target, base, entries, window = loaded
+    start, end = base + timedelta(hours=3), base + timedelta(hours=3, minutes=40)
+    answer = stats_json(target, "--since", stored_form(start), "--until", stored_form(end), "--by", "10m")
+    expected = [dict.fromkeys(SEVERITIES, 0) for _ in range(4)]
+    for entry in entries:
+        instant = datetime.fromisoformat(entry["dateTime"])
+        if start <= instant < end:
+            expected[int((instant - start) // timedelta(minutes=10))][entry["severity"]] += 1
+    assert [bucket["counts"] for bucket in answer["buckets"]] == expected
+    assert expected[0]["error"] >= 1  # the entry exactly at base + 3h
