@@ -12,7 +12,7 @@ from cfnlint.decode import cfn_yaml
 
 from logsvc.deploy.parameters import PARAMETERS, template_parameters
 from logsvc.deploy.template import CHECKOUT_TEMPLATE, template_text
-from logsvc.store.dynamodb import INDEX_NAME, SETTINGS_ID, TTL_ATTRIBUTE, table_definition
+from logsvc.store.dynamodb import INDEX_NAME, SETTINGS_ID, SEVERITY_INDEX_NAME, TTL_ATTRIBUTE, table_definition
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -135,6 +135,7 @@ def test_ingest_role_writes_the_table_and_its_own_log_group_only(template):
 def test_read_role_queries_the_index_and_gets_the_settings_item_only(template):
     assert grants(template["Resources"]["ReadRole"]) == sorted([
         (frozenset({"dynamodb:Query"}), key(table_arn(f"/index/{INDEX_NAME}")), None),
+        (frozenset({"dynamodb:Query"}), key(table_arn(f"/index/{SEVERITY_INDEX_NAME}")), None),
         (frozenset({"dynamodb:GetItem"}), key(table_arn()),
          {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [SETTINGS_ID]}}),
         (frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),

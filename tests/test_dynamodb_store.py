@@ -29,6 +29,7 @@ from logsvc.store import BadCursor, ConflictError, Query, StoreUnavailable
 from logsvc.store.dynamodb import (
     INDEX_NAME,
     SETTINGS_ID,
+    SEVERITY_INDEX_NAME,
     TTL_ATTRIBUTE,
     DynamoDBStore,
     create_table,
@@ -73,8 +74,13 @@ def test_table_definition_is_plain_data_with_the_time_index():
     assert json.loads(json.dumps(definition)) == definition  # plain data, template-comparable
     assert definition["KeySchema"] == [{"AttributeName": "LogID", "KeyType": "HASH"}]
     assert definition["BillingMode"] == "PAY_PER_REQUEST"
-    [index] = definition["GlobalSecondaryIndexes"]
+    index, severity_index = definition["GlobalSecondaryIndexes"]
     assert index["IndexName"] == INDEX_NAME
+    assert severity_index["IndexName"] == SEVERITY_INDEX_NAME  # sparse: tests/test_costs.py
+    assert severity_index["KeySchema"] == [
+        {"AttributeName": "SevShard", "KeyType": "HASH"},
+        {"AttributeName": "TimeId", "KeyType": "RANGE"},
+    ]
     assert index["KeySchema"] == [
         {"AttributeName": "Shard", "KeyType": "HASH"},
         {"AttributeName": "TimeId", "KeyType": "RANGE"},

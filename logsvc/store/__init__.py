@@ -27,18 +27,21 @@ class Query:
     """What to read: at most `limit` entries, of `min_severity` or worse, within [since, until).
 
     `since`/`until` are stored-form UTC strings (`logsvc.times.format_utc`); `grep` is a
-    substring of the message and `regex` a compiled pattern, both optional.
+    substring of the message and `regex` a compiled pattern, both optional. `before` is a
+    position (``dateTime#id``, a page's `resume`): only entries ordered before it, by
+    (dateTime, id), are read.
     """
 
-    __slots__ = ("limit", "min_severity", "since", "until", "grep", "regex")
+    __slots__ = ("limit", "min_severity", "since", "until", "grep", "regex", "before")
 
-    def __init__(self, limit=100, min_severity=None, since=None, until=None, grep=None, regex=None):
+    def __init__(self, limit=100, min_severity=None, since=None, until=None, grep=None, regex=None, before=None):
         self.limit = limit
         self.min_severity = min_severity
         self.since = since
         self.until = until
         self.grep = grep
         self.regex = regex
+        self.before = before
 
     def matches(self, entry: dict) -> bool:
         """The filters other than `limit`, for stores that filter in Python."""
@@ -50,6 +53,8 @@ class Query:
             return False
         if self.until and entry["dateTime"] >= self.until:
             return False
+        if self.before and position(entry) >= self.before:
+            return False
         if self.grep and self.grep not in entry["message"]:
             return False
         if self.regex and not self.regex.search(entry["message"]):
@@ -57,14 +62,29 @@ class Query:
         return True
 
 
+def position(entry: dict) -> str:
+    """Where an entry is in the newest-first order of `recent`: what `Query.before` takes."""
+    return f"{entry['dateTime']}#{entry['id']}"
+
+
 class Page:
-    """Entries read and the cursor that continues after them."""
+    """Entries read and the cursor that continues after them.
 
-    __slots__ = ("entries", "cursor")
+    A read that stopped before `limit` entries because its budget ran out (the DynamoDB store
+    examines at most a fixed number of items per read) says so: `truncated`, the items it
+    `scanned`, and `resume`, the position to pass as `Query.before` to read on below it.
+    `scanned` is None when the store does not count.
+    """
 
-    def __init__(self, entries: list[dict], cursor: str) -> None:
+    __slots__ = ("entries", "cursor", "truncated", "scanned", "resume")
+
+    def __init__(self, entries: list[dict], cursor: str, *, truncated: bool = False,
+                 scanned: int | None = None, resume: str | None = None) -> None:
         self.entries = entries
         self.cursor = cursor
+        self.truncated = truncated
+        self.scanned = scanned
+        self.resume = resume
 
 
 class PutResult:

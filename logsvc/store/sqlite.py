@@ -418,6 +418,10 @@ def _filters(query: Query, *extra: object) -> tuple[str, list]:
     if query.until:
         clauses.append("date_time < ?")
         params.append(query.until)
+    if query.before:  # a position (dateTime#id): before it in recent's order
+        instant, _, entry_id = query.before.partition("#")
+        clauses.append("(date_time < ? OR (date_time = ? AND id < ?))")
+        params.extend((instant, instant, entry_id))
     if query.grep:
         clauses.append("instr(message, ?) > 0")
         params.append(query.grep)

@@ -5,8 +5,9 @@
 - `schema`: the table layout (`table_definition`), creating and deleting the table, the settings
   item, `shard_of`, the client, and how an item becomes an entry;
 - `writes`: `put`, single and batch, with replay and conflict checks;
-- `reads`: the sharded read merge, `recent`, `follow` and the cursor format (its docstring is the
-  cursor's contract);
+- `reads`: `recent`, `follow` and the cursor format (its docstring is the cursor's contract);
+- `scan`: the merged index reads, the sparse severity index, and the read budget;
+- `upgrade`: adding the severity index to a table created before it;
 - `retries`: throttling and transient failures retried within a time budget.
 
 botocore is imported lazily: the Lambda handlers import this module and must start fast.
@@ -19,10 +20,12 @@ from datetime import datetime, timedelta
 
 from logsvc.store.dynamodb.reads import _Reads
 from logsvc.store.dynamodb.retries import _Retries
+from logsvc.store.dynamodb.scan import MAX_SCAN, _Scans
 from logsvc.store.dynamodb.schema import (
     _ID,
     INDEX_NAME,
     MAX_SHARDS,
+    SEVERITY_INDEX_NAME,
     SETTINGS_ID,
     TTL_ATTRIBUTE,
     _check_shards,
@@ -39,6 +42,7 @@ from logsvc.times import now_utc
 __all__ = [
     "INDEX_NAME",
     "MAX_SHARDS",
+    "SEVERITY_INDEX_NAME",
     "SETTINGS_ID",
     "TTL_ATTRIBUTE",
     "DynamoDBStore",
@@ -50,7 +54,7 @@ __all__ = [
 ]
 
 
-class DynamoDBStore(_Reads, _Writes, _Retries):
+class DynamoDBStore(_Reads, _Scans, _Writes, _Retries):
     """The store interface of `logsvc.store` over one DynamoDB table (see the module docstring)."""
 
     def __init__(
@@ -66,6 +70,7 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
         max_attempts: int = 8,
         retry_seconds: float = 4.0,
         clock: Callable[[], datetime] | None = None,
+        max_scan: int = MAX_SCAN,
     ) -> None:
         """`client` defaults to `make_client(region, endpoint_url)`; `shards` to the settings item.
 
@@ -73,7 +78,8 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
         call raises `StoreMisconfigured` (code ``ShardCountMismatch``) if not.
 
         `max_attempts` and `retry_seconds` bound the retries of one call; `clock` (returning an
-        aware datetime) exists so tests can move time.
+        aware datetime) exists so tests can move time. `max_scan` caps the items one read may
+        examine (`scan.scan_budget`).
         """
         if shards is not None:
             _check_shards(shards)
@@ -90,6 +96,8 @@ class DynamoDBStore(_Reads, _Writes, _Retries):
         self._max_attempts = max(1, max_attempts)
         self._retry_seconds = retry_seconds
         self._clock = clock or now_utc
+        self._max_scan = max(1, max_scan)
+        self._index_missing_until = 0.0  # monotonic time before which severity reads skip BySeverity
 
     def close(self) -> None:
         """Release the client's connections."""

@@ -1,4 +1,4 @@
-"""Reading the DynamoDB store: the sharded read merge, `recent`, `follow` and the cursor format.
+"""Reading the DynamoDB store: `recent`, `follow` and the cursor format (index reads: `scan`).
 
 Tailing (`follow`) and its cursors: the contract
 ------------------------------------------------
@@ -40,13 +40,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import heapq
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from logsvc.entry import SEVERITIES, at_least
 from logsvc.store import BadCursor, Page, Query
-from logsvc.store.dynamodb.schema import _EPOCH, _MESSAGE, _SEVERITY, _SHARD, _TIME_ID, INDEX_NAME, _entry_of
+from logsvc.store.dynamodb.scan import SKIP, STOP, Budget, scan_budget
+from logsvc.store.dynamodb.schema import _EPOCH
 from logsvc.times import format_utc
 
 MAX_CURSOR_IDS = 256  # delivered entries a cursor remembers above its watermark (its size bound)
@@ -61,29 +59,37 @@ Key = tuple[int, bytes]  # (dateTime in epoch microseconds, digest of the whole 
 class _Reads:
     """The read path of `DynamoDBStore`.
 
-    Uses its `table_name`, `_settle`, `_clock`, `_shard_count` and `_call`.
+    Uses its `_settle`, `_clock`, `_max_scan` and `_merged` (`scan`: the merged, budgeted index reads).
     """
 
     def recent(self, query: Query) -> Page:
         """The newest `query.limit` matching entries, newest first, and a cursor for `follow`.
 
-        Reads the whole settle window (to mark it delivered in the cursor), then older entries
-        only as far as needed.
+        One descending read of every partition (`scan`), within the read budget: the whole
+        settle window (to mark it delivered in the cursor), then older entries only as far as
+        needed. A budget spent first ends the page early: `truncated`, with `resume` to continue.
         """
         watermark = format_utc(self._clock() - self._settle)
-        window = list(self._merged(query, lower=_max(watermark, query.since), upper=query.until, ascending=False))
-        matching_window = [(time_id, entry) for time_id, entry in window if query.matches(entry)]
-        entries = [entry for _, entry in matching_window[: query.limit]]
-        if len(entries) < query.limit:
-            older_upper = _min(watermark, query.until)
-            older = self._merged(query, lower=query.since, upper=older_upper, ascending=False)
-            for _, entry in older:
-                if query.matches(entry):
+        budget = Budget(scan_budget(query.limit, self._max_scan))
+        upper = _min(query.until, query.before)
+        entries: list[dict] = []
+        matching_window: list[tuple[str, dict]] = []
+        resume = None
+        for time_id, entry in self._merged(query, lower=query.since, upper=upper, ascending=False, budget=budget):
+            if entry is STOP:  # the budget ran out; everything above time_id was examined
+                resume = time_id
+                break
+            if entry is not SKIP and query.matches(entry):
+                if time_id > watermark:
+                    matching_window.append((time_id, entry))
+                if len(entries) < query.limit:
                     entries.append(entry)
-                    if len(entries) >= query.limit:
-                        break
+            if len(entries) >= query.limit and time_id <= watermark:
+                break
         seen = {_key(entry) for _, entry in matching_window}
-        return Page(entries, _encode_cursor(*_bounded(watermark, seen, keep_from=None)))
+        truncated = resume is not None and len(entries) < query.limit
+        return Page(entries, _encode_cursor(*_bounded(watermark, seen, keep_from=None)),
+                    truncated=truncated, scanned=budget.scanned, resume=resume if truncated else None)
 
     def follow(self, cursor: str, query: Query) -> Page:
         """Entries that arrived after `cursor`, oldest first, each once over a chain of calls."""
@@ -111,79 +117,6 @@ class _Reads:
         kept = {key for key in seen if key[0] >= floor}
         keep_from = _micros(last_time_id.split("#", 1)[0]) if truncated else None
         return Page(delivered, _encode_cursor(*_bounded(new_watermark, kept, keep_from=keep_from)))
-
-    def _merged(self, query: Query, *, lower: str | None, upper: str | None, ascending: bool) -> Iterator[tuple[str, dict]]:
-        """(TimeId, entry) pairs of every shard with lower < TimeId < upper, merged in order."""
-        shards = self._shard_count()
-        # Unfiltered, a shard contributes about limit / N entries; a quarter more saves most second
-        # pages. One shard holds them all: read exactly `limit` (each item read costs capacity).
-        per_shard = query.limit if shards == 1 else -(-query.limit * 5 // (4 * shards))
-        page_size = min(1000, max(16, per_shard))
-        streams = [
-            self._shard_stream(shard, query, lower=lower, upper=upper, ascending=ascending, page_size=page_size)
-            for shard in range(shards)
-        ]
-        return heapq.merge(*streams, key=lambda pair: pair[0], reverse=not ascending)
-
-    def _shard_stream(self, shard: int, query: Query, *, lower: str | None, upper: str | None,
-                      ascending: bool, page_size: int) -> Iterator[tuple[str, dict]]:
-        """One shard's index partition, paginated lazily. Both bounds are exclusive.
-
-        Bounds are TimeIds or bare times; for a bare time "> t" and ">= t" select the same
-        TimeIds (``t#id > t``), so only a TimeId lower bound needs the Python check below.
-        """
-        names = {"#shard": _SHARD, "#time": _TIME_ID}
-        values: dict = {":shard": {"S": f"LOG#{shard}"}}
-        condition = "#shard = :shard"
-        if lower is not None and upper is not None:
-            if lower >= upper:
-                return
-            condition += " AND #time BETWEEN :lower AND :upper"
-            values[":lower"], values[":upper"] = {"S": lower}, {"S": upper}
-        elif lower is not None:
-            condition += " AND #time > :lower"
-            values[":lower"] = {"S": lower}
-        elif upper is not None:
-            condition += " AND #time < :upper"
-            values[":upper"] = {"S": upper}
-        filters = []
-        if query.min_severity and query.min_severity != SEVERITIES[0]:
-            levels = at_least(query.min_severity)
-            names["#severity"] = _SEVERITY
-            placeholders = []
-            for number, level in enumerate(levels):
-                values[f":sev{number}"] = {"S": level}
-                placeholders.append(f":sev{number}")
-            filters.append(f"#severity IN ({', '.join(placeholders)})")
-        if query.grep:
-            names["#message"] = _MESSAGE
-            values[":grep"] = {"S": query.grep}
-            filters.append("contains(#message, :grep)")
-        request = {
-            "TableName": self.table_name,
-            "IndexName": INDEX_NAME,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": ascending,
-            "Limit": page_size,
-        }
-        if filters:
-            request["FilterExpression"] = " AND ".join(filters)
-        while True:
-            response = self._call("query", None, **request)
-            for item in response.get("Items", []):
-                decoded = _entry_of(item)
-                if decoded is None:
-                    continue
-                time_id = decoded[0]
-                if (lower is not None and time_id <= lower) or (upper is not None and time_id >= upper):
-                    continue
-                yield decoded
-            last_key = response.get("LastEvaluatedKey")
-            if not last_key:
-                return
-            request["ExclusiveStartKey"] = last_key
 
 
 # -- cursors and small helpers -------------------------------------------------------------------

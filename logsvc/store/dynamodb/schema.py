@@ -8,6 +8,9 @@ Table layout (defined once, in `table_definition`; a CloudFormation template mus
   global secondary index ``ByTime``, so each shard's index partition is ordered by time, then id.
   Several shards spread a high write rate over several index partitions; reads query every shard
   and merge the results lazily;
+- ``SevShard`` (``<severity>#k``, e.g. ``error#3``), set only on warning and error items: the hash
+  key of the sparse index ``BySeverity`` (range ``TimeId``), which holds no info entry, so
+  severity reads cost what they return (`scan`). `add_severity_index` adds it to an older table;
 - ``ExpiresAt`` (epoch seconds = dateTime + retention days), the TTL attribute, when retention is on.
 
 The shard count N comes from a settings item (``LogID = "__logsvc_settings__"``, number
@@ -34,6 +37,7 @@ from logsvc.entry import FIELDS, SEVERITIES
 from logsvc.times import UTC
 
 INDEX_NAME = "ByTime"
+SEVERITY_INDEX_NAME = "BySeverity"  # sparse: warning and error entries only (`scan` module docstring)
 TTL_ATTRIBUTE = "ExpiresAt"
 SETTINGS_ID = "__logsvc_settings__"
 MAX_SHARDS = 100
@@ -42,6 +46,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Item attribute names (the first four are the original service's).
 _ID, _DATE, _SEVERITY, _MESSAGE, _SOURCE = "LogID", "DateTime", "Severity", "Message", "Source"
 _SHARD, _TIME_ID = "Shard", "TimeId"
+_SEVERITY_SHARD = "SevShard"  # "<severity>#k" on warning and error items only: the sparse index's key
 _ATTRIBUTE_OF = {"id": _ID, "dateTime": _DATE, "severity": _SEVERITY, "message": _MESSAGE, "source": _SOURCE}
 
 
@@ -57,6 +62,7 @@ def table_definition(table_name: str) -> dict:
             {"AttributeName": _ID, "AttributeType": "S"},
             {"AttributeName": _SHARD, "AttributeType": "S"},
             {"AttributeName": _TIME_ID, "AttributeType": "S"},
+            {"AttributeName": _SEVERITY_SHARD, "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": _ID, "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -67,8 +73,21 @@ def table_definition(table_name: str) -> dict:
                     {"AttributeName": _TIME_ID, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            severity_index_definition(),
         ],
+    }
+
+
+def severity_index_definition() -> dict:
+    """The sparse ``BySeverity`` index: what `table_definition` has and `add_severity_index` adds."""
+    return {
+        "IndexName": SEVERITY_INDEX_NAME,
+        "KeySchema": [
+            {"AttributeName": _SEVERITY_SHARD, "KeyType": "HASH"},
+            {"AttributeName": _TIME_ID, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
     }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from logsvc.entry import same_content
+from logsvc.entry import SEVERITIES, same_content
 from logsvc.store import ConflictError, PutResult, StoreUnavailable
 from logsvc.store.dynamodb.retries import _error_code
 from logsvc.store.dynamodb.schema import (
@@ -22,6 +22,7 @@ from logsvc.store.dynamodb.schema import (
     _ID,
     _MESSAGE,
     _SEVERITY,
+    _SEVERITY_SHARD,
     _SHARD,
     _SOURCE,
     _TIME_ID,
@@ -168,14 +169,17 @@ class _Writes:
                     raise StoreUnavailable("DynamoDB kept returning unprocessed items (throttled)")
 
     def _item(self, entry: dict) -> dict:
+        shard = shard_of(entry["id"], self._shard_count())
         item = {
             _ID: {"S": entry["id"]},
             _DATE: {"S": entry["dateTime"]},
             _SEVERITY: {"S": entry["severity"]},
             _MESSAGE: {"S": entry["message"]},
-            _SHARD: {"S": f"LOG#{shard_of(entry['id'], self._shard_count())}"},
+            _SHARD: {"S": f"LOG#{shard}"},
             _TIME_ID: {"S": f"{entry['dateTime']}#{entry['id']}"},
         }
+        if entry["severity"] != SEVERITIES[0]:  # the sparse severity index holds no info entry
+            item[_SEVERITY_SHARD] = {"S": f"{entry['severity']}#{shard}"}
         if entry.get("source") is not None:
             item[_SOURCE] = {"S": entry["source"]}
         if self._retention:

@@ -1,0 +1,244 @@
+"""What operations cost on DynamoDB: requests and items counted through botocore's event hooks.
+
+Real requests to a moto server on loopback, counted by `request_accounting.Accounting`. These are
+the figures the README's cost table is derived from; each assertion is a bound the design
+promises (see the README's "Cost" section), not a measurement to be kept in sync.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from dynamo_fixtures import dynamo_client, make_store, make_table, moto_endpoint  # noqa: F401 - fixtures
+from request_accounting import Accounting
+
+from logsvc.entry import normalise
+from logsvc.store import Query
+from logsvc.times import UTC, format_utc
+
+PAST = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)  # well outside any settle window
+
+
+def entries(count: int, *, severity: str = "info", start: datetime = PAST, message: str = "request {i} ok") -> list[dict]:
+    return [
+        normalise({"severity": severity, "message": message.format(i=i), "dateTime": format_utc(start + timedelta(milliseconds=i))})
+        for i in range(count)
+    ]
+
+
+def warm(store) -> None:
+    """The store's one-off first call (the settings item), kept out of the counts."""
+    store.check()
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_single_send_is_one_write_request(make_store, shards):
+    store = make_store(shards)
+    warm(store)
+    with Accounting(store._client) as counted:
+        store.put(entries(1))
+    assert counted.requests == {"PutItem": 1}
+    assert counted.written() == 1
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+@pytest.mark.parametrize("count", [1000, 260])
+def test_a_bulk_send_is_one_batch_write_per_25_and_one_batch_get_per_100(make_store, shards, count):
+    store = make_store(shards)
+    warm(store)
+    with Accounting(store._client) as counted:
+        result = store.put(entries(count))
+    assert len(result.stored) == count
+    assert counted.requests == {"BatchWriteItem": math.ceil(count / 25), "BatchGetItem": math.ceil(count / 100)}
+    assert counted.written() == count
+    assert counted.examined("BatchGetItem") == 0  # nothing existed: the check reads no item
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_recent_is_one_query_per_shard_of_at_most_limit_items(make_store, shards):
+    store = make_store(shards)
+    store.put(entries(300))
+    warm(store)
+    limit = 10
+    with Accounting(store._client) as counted:
+        page = store.recent(Query(limit=limit))
+    assert len(page.entries) == limit
+    assert counted.requests == {"Query": shards}
+    queried = {call.params["ExpressionAttributeValues"][":part"]["S"] for call in counted.of("Query")}
+    assert queried == {f"LOG#{k}" for k in range(shards)}  # one request per shard, none repeated
+    assert all(call.examined <= limit for call in counted.of("Query"))
+    assert counted.examined() <= limit * shards
+
+
+# -- severity reads: the sparse index -----------------------------------------------------------
+
+
+def mixed(info: int, errors: int, warnings: int = 0) -> list[dict]:
+    """`info` info entries with `errors` and `warnings` spread evenly among them (ms apart)."""
+    batch = entries(info)
+    step = max(1, info // max(1, errors + warnings))
+    rare = [("error", n) for n in range(errors)] + [("warning", n) for n in range(warnings)]
+    for slot, (severity, n) in enumerate(rare):
+        at = PAST + timedelta(milliseconds=slot * step, microseconds=500)
+        batch.append(normalise({"severity": severity, "message": f"{severity} {n}", "dateTime": format_utc(at)}))
+    return batch
+
+
+@pytest.fixture(scope="module")
+def big_tables(moto_endpoint):
+    """A 1-shard and a 4-shard table of 10,000 info, 10 error and 10 warning entries (loaded once)."""
+    from dynamo_fixtures import new_client
+
+    from logsvc.store.dynamodb import DynamoDBStore, create_table, delete_table
+
+    client = new_client(moto_endpoint)
+    names = {}
+    data = mixed(10_000, 10, 10)
+    for shards in (1, 4):
+        names[shards] = f"costs-{shards}-{uuid.uuid4().hex[:8]}"
+        create_table(client, names[shards], shards=shards)
+        loader = DynamoDBStore(names[shards], client=client, shards=shards)
+        loader.put(data)
+    yield names, data
+    for name in names.values():
+        delete_table(client, name)
+    client.close()
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_severity_reads_never_touch_info_entries(big_tables, moto_endpoint, make_store, shards):
+    names, data = big_tables
+    store = make_store(table=names[shards], table_shards=shards)
+    warm(store)
+    newest_first = sorted(data, key=lambda e: (e["dateTime"], e["id"]), reverse=True)
+    with Accounting(store._client) as counted:
+        page = store.recent(Query(limit=10, min_severity="error"))
+    assert [e["id"] for e in page.entries] == [e["id"] for e in newest_first if e["severity"] == "error"][:10]
+    assert counted.examined() <= 10 * shards
+    assert {call.params["IndexName"] for call in counted.of("Query")} == {"BySeverity"}
+    assert counted.requests["Query"] == shards
+
+    with Accounting(store._client) as counted:
+        page = store.recent(Query(limit=20, min_severity="warning"))
+    assert [e["id"] for e in page.entries] == [e["id"] for e in newest_first if e["severity"] != "info"][:20]
+    assert counted.examined() <= 20 * shards  # warning and error partitions, never an info item
+    assert counted.requests["Query"] == 2 * shards
+
+
+def old_table(client, name: str, shards: int) -> None:
+    """A table as `table create` made it before the severity index existed."""
+    from logsvc.store.dynamodb import SETTINGS_ID, table_definition
+
+    definition = table_definition(name)
+    definition["GlobalSecondaryIndexes"] = [i for i in definition["GlobalSecondaryIndexes"] if i["IndexName"] == "ByTime"]
+    definition["AttributeDefinitions"] = [a for a in definition["AttributeDefinitions"] if a["AttributeName"] != "SevShard"]
+    client.create_table(**definition)
+    client.put_item(TableName=name, Item={"LogID": {"S": SETTINGS_ID}, "Shards": {"N": str(shards)}})
+
+
+def test_a_table_without_the_index_reads_the_old_way_until_upgraded(dynamo_client, moto_endpoint, make_store):
+    from logsvc.store.dynamodb import delete_table
+    from logsvc.store.dynamodb.upgrade import add_severity_index, severity_index_status
+
+    name = f"old-{uuid.uuid4().hex[:8]}"
+    old_table(dynamo_client, name, 2)
+    try:
+        data = mixed(200, 5)
+        # Written by the previous version: no SevShard on any item.
+        for e in data:
+            dynamo_client.put_item(TableName=name, Item={
+                "LogID": {"S": e["id"]}, "DateTime": {"S": e["dateTime"]}, "Severity": {"S": e["severity"]},
+                "Message": {"S": e["message"]}, "Shard": {"S": f"LOG#{uuid.UUID(e['id']).int % 2}"},
+                "TimeId": {"S": f"{e['dateTime']}#{e['id']}"}})
+        errors = sorted((e for e in data if e["severity"] == "error"), key=lambda e: (e["dateTime"], e["id"]), reverse=True)
+        store = make_store(table=name, table_shards=2)
+        assert severity_index_status(dynamo_client, name) is None
+        with Accounting(store._client) as counted:
+            assert store.recent(Query(limit=5, min_severity="error")).entries == errors
+        indexes = [call.params["IndexName"] for call in counted.of("Query")]
+        assert indexes[0] == "BySeverity" and set(indexes[1:]) == {"ByTime"}  # tried, then fell back
+        assert counted.examined("Query") == 200 + 5  # the old way reads every entry
+
+        assert add_severity_index(dynamo_client, name) is True
+        assert severity_index_status(dynamo_client, name) is not None
+        assert add_severity_index(dynamo_client, name) is False  # already there: only the backfill runs
+        store = make_store(table=name, table_shards=2)
+        with Accounting(store._client) as counted:
+            assert store.recent(Query(limit=5, min_severity="error")).entries == errors
+        assert {call.params["IndexName"] for call in counted.of("Query")} == {"BySeverity"}
+        assert counted.examined("Query") == 5
+    finally:
+        delete_table(dynamo_client, name)
+
+
+# -- the read budget ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def haystacks(moto_endpoint):
+    """1-shard and 4-shard tables of 2,000 info entries with 3 needles (loaded once)."""
+    from dynamo_fixtures import new_client
+
+    from logsvc.store.dynamodb import DynamoDBStore, create_table, delete_table
+
+    client = new_client(moto_endpoint)
+    data = entries(2000)
+    for n, at in enumerate((100, 1100, 1900)):  # oldest to newest
+        data[at] = normalise({"severity": "info", "message": f"needle {n}", "dateTime": data[at]["dateTime"]})
+    names = {}
+    for shards in (1, 4):
+        names[shards] = f"hay-{shards}-{uuid.uuid4().hex[:8]}"
+        create_table(client, names[shards], shards=shards)
+        DynamoDBStore(names[shards], client=client, shards=shards).put(data)
+    yield names, data
+    for name in names.values():
+        delete_table(client, name)
+    client.close()
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_read_stops_at_its_budget_and_continues_below_it(haystacks, make_store, shards):
+    names, data = haystacks
+    budget = 300
+    store = make_store(table=names[shards], table_shards=shards, max_scan=budget)
+    warm(store)
+    query = Query(limit=10, grep="needle")
+    found, reads, total = [], 0, 0
+    with Accounting(store._client) as counted:
+        while True:
+            counted.reset()
+            page = store.recent(query)
+            reads += 1
+            assert counted.examined("Query") == page.scanned <= budget  # never past the budget
+            total += page.scanned
+            found += page.entries
+            if not page.truncated:
+                break
+            assert page.resume and len(page.entries) < query.limit
+            query = Query(limit=10 - len(found), grep="needle", before=page.resume)
+    assert [e["message"] for e in found] == ["needle 2", "needle 1", "needle 0"]  # each once, in order
+    assert reads >= 2000 // budget
+    # Continuations re-read at most one page per partition each: the table is read about once.
+    assert 2000 <= total <= 2000 + reads * shards * 2 * budget // shards
+
+
+def test_a_read_that_finds_its_limit_is_not_truncated(haystacks, make_store):
+    names, _ = haystacks
+    store = make_store(table=names[1], table_shards=1, max_scan=300)
+    page = store.recent(Query(limit=5))
+    assert len(page.entries) == 5 and not page.truncated and page.resume is None and page.scanned == 5
+
+
+def test_since_narrows_the_key_range_instead_of_filtering(haystacks, make_store):
+    names, data = haystacks
+    store = make_store(table=names[4], table_shards=4)
+    warm(store)
+    since = data[-50]["dateTime"]
+    with Accounting(store._client) as counted:
+        page = store.recent(Query(limit=1000, since=since))
+    assert len(page.entries) == 50
+    assert all(":lower" in call.params["ExpressionAttributeValues"] for call in counted.of("Query"))
+    assert counted.examined("Query") == 50  # only the entries in range were read
