@@ -6,9 +6,12 @@ Responses (all JSON):
   service's shape; ``"replayed": true`` is added when the id was already stored identically);
 - 200 batch: ``{"message": "Log entries created", "count", "ids", "replayed"}``, ``ids[i]`` being
   the id of entry i and ``replayed`` the ids that were already stored identically;
-- 400 invalid: ``{"errors": [sentences], "details": [{"index", "errors"}]}``; nothing is stored;
-- 405 not POST, 409 an id stored with different content (``"ids"``), 413 too large,
-  415 a form or binary content type, 503 store busy (``Retry-After``; ``"stored"``, ``"pending"``).
+- 400 invalid: ``{"errors": [sentences], "details": [{"index", "errors"}]}``; nothing is stored
+  (a key repeated within one JSON object is invalid: parsers disagree on which one counts);
+- 405 not POST, 409 an id stored with different content, or twice in the batch with different
+  content (``"ids"``; the same entry twice is stored once), 413 too large, 415 a form or binary
+  content type, 503 store busy (``Retry-After``; ``"stored"``, ``"pending"``), 500 the store
+  cannot be used until someone fixes it (no ``Retry-After``), 507 the local store's disk is full.
 """
 
 from __future__ import annotations
