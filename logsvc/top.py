@@ -119,9 +119,13 @@ def run_top(store, *, interval: float = 2.0, utc: bool = False, title: str = "")
     now = now_utc()
     view = View(now)
     start = now.replace(second=0, microsecond=0) - timedelta(minutes=MINUTES - 1)
-    counts = stats.count(store, Query(), stats.bucket_edges(start, now, timedelta(minutes=1)))
-    for edge, bucket in zip(counts.edges, counts.buckets):
-        view.minutes[View.minute(edge)] = dict(bucket)
+    try:
+        counts = stats.count(store, Query(), stats.bucket_edges(start, now, timedelta(minutes=1)))
+    except stats.ReadBudgetExceeded:  # a table of very many shards: count what arrives from now on
+        view.status = "the last hour is too costly to count on this table: counting from now"
+    else:
+        for edge, bucket in zip(counts.edges, counts.buckets):
+            view.minutes[View.minute(edge)] = dict(bucket)
     page = store.recent(Query(limit=200))
     view.newest.extend(page.entries)
     cursor = page.cursor
@@ -147,7 +151,7 @@ def run_top(store, *, interval: float = 2.0, utc: bool = False, title: str = "")
                             view.add(entry)
                         if len(page.entries) < 1000:
                             break
-                    view.status = ""
+                    view.status = "" if not view.status.startswith("the last hour") else view.status
                 except (StoreUnavailable, StoreError) as exc:
                     view.status = f"{exc}; retrying"
     except KeyboardInterrupt:

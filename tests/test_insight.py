@@ -356,3 +356,13 @@ def test_stats_of_a_small_part_of_the_store_is_exact_too(loaded):
             expected[int((instant - start) // timedelta(minutes=10))][entry["severity"]] += 1
     assert [bucket["counts"] for bucket in answer["buckets"]] == expected
     assert expected[0]["error"] >= 1  # the entry exactly at base + 3h
+
+
+def test_stats_and_export_import_rich_only_to_draw():
+    """Import budget: the chart needs Rich; json, csv and an export to a pipe need nothing heavy."""
+    from tests.test_imports import heavy_imports
+
+    assert heavy_imports(["stats", "-o", "json"], {}) == set()
+    assert heavy_imports(["stats", "-o", "csv", "--since", "1h", "--by", "5m"], {}) == set()
+    assert heavy_imports(["stats"], {}) == {"rich"}
+    assert heavy_imports(["export", "--since", "1h"], {}) == set()
