@@ -460,7 +460,7 @@ def test_an_oversized_request_head_is_refused_and_closed(server):
     connection.sendall(b"GET /read HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"a" * 100_000 + b"\r\n\r\n")
     reply = read_response(connection)
     connection.close()
-    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert reply.startswith(b"HTTP/1.1 431 ")
 
 
 def test_a_slow_handler_does_not_block_other_requests(client):

@@ -60,6 +60,7 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int, max_connections:
             self._head_bytes = 0
             self._head_open = False  # a request head has begun and is not complete
             self._head_raw_bytes = 0  # bytes of reads that arrived wholly inside an open head
+            self._head_too_large = False
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -123,8 +124,16 @@ def _guarded_protocol(head_timeout: float, max_head_bytes: int, max_connections:
         def _count_head(self, size: int) -> None:
             self._head_bytes += size
             if self._head_bytes > max_head_bytes:
-                # Raised inside a parser callback: uvicorn answers 400 and closes the connection.
+                # Raised inside a parser callback: uvicorn calls send_400_response, which answers
+                # 431 instead (below), and closes the connection.
+                self._head_too_large = True
                 raise HeadTooLarge
+
+        def send_400_response(self, msg: str) -> None:
+            if self._head_too_large:
+                self._refuse_head()
+            else:
+                super().send_400_response(msg)
 
         def _start_head_clock(self) -> None:
             self._head_timer = self.loop.call_later(head_timeout, self._head_timed_out)
