@@ -6,20 +6,31 @@ sockets and httpx as clients, SQLite files, DynamoDB on a moto server.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections import Counter
 
 import httpx
 import pytest
 
-from dynamo_fixtures import REGION, make_store, make_table, moto_endpoint, dynamo_client, new_client  # noqa: F401
+from dynamo_fixtures import REGION, dynamo_client, make_store, make_table, moto_endpoint, new_client  # noqa: F401
+from logsvc.bulk import read_entries
+from logsvc.entry import normalise
+from logsvc.errors import StoreFull
 from logsvc.handler import common, ingest, read
-from logsvc.serve import LocalServer
+from logsvc.serve import MAX_HEAD_BYTES, LocalServer
+from logsvc.sigv4 import Credentials, SigV4Verifier, sign_request
+from logsvc.store import ConflictError, Query
 from logsvc.store.dynamodb import DynamoDBStore
-from tests.conftest import ROOT
+from logsvc.store.sqlite import SQLiteStore
+from tests.conftest import ROOT, run_logsvc
 
 
 def entry(message: str = "hello", **fields) -> dict:
@@ -111,13 +122,6 @@ def test_served_table_deleted_while_running_answers_500_over_http(make_store, dy
 # -- item 14: duplicate keys, a batch holding an entry twice, the caller's id ------------------------
 
 
-from logsvc.bulk import read_entries  # noqa: E402
-from logsvc.entry import normalise  # noqa: E402
-from logsvc.sigv4 import Credentials, SigV4Verifier, sign_request  # noqa: E402
-from logsvc.store import ConflictError, Query  # noqa: E402
-from logsvc.store.sqlite import SQLiteStore  # noqa: E402
-
-
 @pytest.mark.parametrize("body", [
     '{"severity": "info", "message": "harmless", "message": "evil"}',
     '[{"severity": "info", "message": "ok"}, {"severity": "info", "severity": "error", "message": "x"}]',
@@ -135,8 +139,6 @@ def test_duplicate_json_keys_are_a_400_naming_the_key_and_store_nothing(tmp_path
 
 
 def test_duplicate_json_keys_in_json_lines_input_are_invalid_lines():
-    import io
-
     lines = b'{"severity": "info", "message": "fine"}\n{"severity": "info", "message": "a", "message": "b"}\n'
     results = list(read_entries(io.BytesIO(lines)))
     assert isinstance(results[0][2], dict)
@@ -145,8 +147,6 @@ def test_duplicate_json_keys_in_json_lines_input_are_invalid_lines():
 
 
 def test_send_file_with_a_duplicate_key_exits_3_naming_the_line(tmp_path):
-    from tests.conftest import run_logsvc
-
     source = tmp_path / "in.jsonl"
     source.write_text('{"severity": "info", "message": "fine"}\n{"severity": "error", "severity": "info", "message": "m"}\n')
     done = run_logsvc("send", "--file", str(source))
@@ -234,9 +234,6 @@ def test_redact_hides_the_access_key_wherever_the_iam_block_carries_it():
 
 
 # -- item 13: a full disk says so, and loses nothing acknowledged ----------------------------------
-
-
-from logsvc.errors import StoreFull  # noqa: E402
 
 
 def _big_batch(tag: str, count: int = 20, size: int = 4000) -> list[dict]:
@@ -329,8 +326,6 @@ def test_serve_on_a_full_disk_answers_507_and_keeps_what_it_acknowledged(tiny_di
 
 
 def test_send_file_on_a_full_disk_exits_4_saying_so(tiny_disk, tmp_path):
-    from tests.conftest import run_logsvc
-
     source = tmp_path / "big.jsonl"
     source.write_text("".join(json.dumps(entry(f"line {n} " + "y" * 4000)) + "\n" for n in range(400)))
     done = run_logsvc("send", "--file", str(source), "--store", str(tiny_disk / "logs.db"))
@@ -341,9 +336,6 @@ def test_send_file_on_a_full_disk_exits_4_saying_so(tiny_disk, tmp_path):
 
 
 # -- item 9: DNS rebinding and cross-origin pages --------------------------------------------------
-
-
-import socket  # noqa: E402
 
 
 def _raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
@@ -471,13 +463,6 @@ def test_the_verifier_checks_the_signed_host(iam_server):
 # -- item 8: memory stays bounded, whatever clients send ---------------------------------------------
 
 
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-
-from logsvc.serve import MAX_HEAD_BYTES  # noqa: E402
-
-
 def _push_header_line(port: int, total: int) -> tuple[int, bytes]:
     """Send one header line of `total` bytes; (bytes sent before the server stopped us, its reply)."""
     sent = 0
@@ -595,6 +580,5 @@ def test_a_flood_of_large_posts_and_endless_headers_keeps_serve_s_memory_bounded
         proc.communicate(timeout=30)
     assert set(statuses) <= {200, 503}, statuses
     assert statuses[200] >= 1 and statuses[503] >= 1, statuses  # some served, the rest told to retry
-    print(f"serve RSS: baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, answers {dict(statuses)}")
     assert peak - baseline < MEMORY_BOUND_MIB - 100, (baseline, peak, statuses)  # well inside the bound
-    assert _stored_ids(tmp_path / "logs.db").__len__() == statuses[200] * len(entries)  # 503s stored nothing
+    assert len(_stored_ids(tmp_path / "logs.db")) == statuses[200] * len(entries)  # 503s stored nothing
