@@ -89,7 +89,10 @@ class FunctionUrlStore:
             raise UsageError("the read URL returns at most 1000 entries a request", hint="use --limit 1000 or less")
         answer = _json(self._request("GET", self._read_url(query)))
         if query.regex is None:
-            return Page(answer.get("logs", []), answer.get("cursor", ""))
+            # A page the service stopped early (scan budget, 6 MB response) says where to go on.
+            truncated = bool(answer.get("truncated")) and isinstance(answer.get("before"), str)
+            return Page(answer.get("logs", []), answer.get("cursor", ""), truncated=truncated,
+                        scanned=answer.get("scanned"), resume=answer["before"] if truncated else None)
         return Page(self._regex_matches(query, answer), answer.get("cursor", ""))
 
     def follow(self, cursor: str, query: Query) -> Page:
@@ -109,27 +112,23 @@ class FunctionUrlStore:
     def _regex_matches(self, query: Query, answer: dict) -> list[dict]:
         """The newest `limit` entries matching the regex, which the service cannot apply.
 
-        Reads pages of 1000 backwards in time (`until` just past the oldest entry seen, the ids
-        seen at that instant skipped) until enough match or the entries run out.
+        Reads pages of up to 1000 backwards in time, each continuing below the last (``before``:
+        the service's, when it stopped a page early, else the last entry's position), until
+        enough match or the entries run out.
         """
-        from datetime import datetime, timedelta
-
-        from logsvc.times import format_utc
+        from logsvc.store import position
 
         matches: list[dict] = []
-        seen_at_edge: set[str] = set()
         while True:
             logs = answer.get("logs", [])
-            fresh = [entry for entry in logs if entry["id"] not in seen_at_edge]
-            matches.extend(entry for entry in fresh if query.regex.search(entry.get("message", "")))
-            if len(matches) >= query.limit or len(logs) < 1000 or not fresh:
+            matches.extend(entry for entry in logs if query.regex.search(entry.get("message", "")))
+            before = answer.get("before") if answer.get("truncated") else None
+            if before is None and len(logs) >= 1000:
+                before = position(logs[-1])
+            if len(matches) >= query.limit or not isinstance(before, str):
                 return matches[: query.limit]
-            oldest = logs[-1]["dateTime"]
-            seen_at_edge = {entry["id"] for entry in logs if entry["dateTime"] == oldest}
-            # `until` is exclusive: one microsecond on re-reads the oldest instant, whose ids we skip.
-            until = format_utc(datetime.fromisoformat(oldest) + timedelta(microseconds=1))
-            older = Query(limit=1000, min_severity=query.min_severity, since=query.since, until=until,
-                          grep=query.grep)
+            older = Query(limit=1000, min_severity=query.min_severity, since=query.since, until=query.until,
+                          grep=query.grep, before=before)
             answer = _json(self._request("GET", self._read_url(older)))
 
     # -- HTTP --------------------------------------------------------------------------------
@@ -146,6 +145,8 @@ class FunctionUrlStore:
             params.append(("until", query.until))
         if query.grep:
             params.append(("grep", query.grep))
+        if query.before and cursor is None:
+            params.append(("before", query.before))
         if cursor is not None:
             params.append(("cursor", cursor))
         base = self._need(self.read_url, "read_url")

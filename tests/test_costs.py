@@ -242,3 +242,154 @@ def test_since_narrows_the_key_range_instead_of_filtering(haystacks, make_store)
     assert len(page.entries) == 50
     assert all(":lower" in call.params["ExpressionAttributeValues"] for call in counted.of("Query"))
     assert counted.examined("Query") == 50  # only the entries in range were read
+
+
+# -- the read handler: budget fields, the before position, responses under 6 MB ------------------
+
+
+def read_event(params: dict) -> dict:
+    from urllib.parse import urlencode
+
+    return {"version": "2.0", "rawQueryString": urlencode(params), "requestContext": {"http": {"method": "GET"}}}
+
+
+def answer(response: dict) -> dict:
+    import json
+
+    assert response["statusCode"] == 200, response["body"]
+    return json.loads(response["body"])
+
+
+def test_the_handler_says_a_read_stopped_early_and_continues_from_before(haystacks, make_store):
+    from logsvc.handler import read
+
+    names, _ = haystacks
+    store = make_store(table=names[4], table_shards=4, max_scan=300)
+    params = {"grep": "needle", "limit": "10"}
+    found, responses = [], 0
+    while True:
+        body = answer(read.handle(read_event(params), store))
+        responses += 1
+        assert body["scanned"] <= 300
+        found += [e["message"] for e in body["logs"]]
+        if not body["truncated"]:
+            assert "before" not in body
+            break
+        params = {"grep": "needle", "limit": str(10 - len(found)), "before": body["before"]}
+    assert found == ["needle 2", "needle 1", "needle 0"] and responses >= 2000 // 300
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"before": "yesterday"}, "before must be a position"),
+    ({"before": "2026-01-05T12:00:00+00:00#x", "cursor": "ddb2.AA"}, "one or the other"),
+])
+def test_a_bad_before_is_a_400_naming_it(make_store, params, fragment):
+    from logsvc.handler import read
+
+    response = read.handle(read_event(params), make_store(1))
+    assert response["statusCode"] == 400 and fragment in response["body"]
+
+
+BIG_MESSAGES = ['say "' + "x" * 9_700 + '"', "é" * 5_000]  # quotes and non-ASCII grow when escaped
+
+
+@pytest.fixture
+def big_entries(tmp_path):
+    """A SQLite store holding 1000 entries of 10 KB each (as sent), and the cursor from before them."""
+    from logsvc.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "big.db")
+    cursor = store.recent(Query(limit=1)).cursor
+    data = [normalise({"severity": "info", "message": BIG_MESSAGES[i % 2], "dateTime": format_utc(PAST + timedelta(seconds=i))})
+            for i in range(1000)]
+    store.put(data)
+    yield store, data, cursor
+    store.close()
+
+
+def payload_bytes(response: dict) -> int:
+    import json
+
+    return len(json.dumps(response).encode())  # what Lambda returns: the envelope, ASCII-escaped
+
+
+def test_read_responses_stay_under_6_mb_and_continue(big_entries):
+    from logsvc.handler import paging, read
+
+    store, data, cursor = big_entries
+    newest_first = [e["id"] for e in reversed(data)]
+    seen, params, sizes = [], {"limit": "1000"}, []
+    while True:
+        response = read.handle(read_event(params), store)
+        sizes.append(payload_bytes(response))
+        body = answer(response)
+        seen += [e["id"] for e in body["logs"]]
+        if not body["truncated"]:
+            break
+        params = {"limit": "1000", "before": body["before"]}
+    assert seen == newest_first  # every entry once, in order
+    assert len(sizes) >= 3 and max(sizes) < paging.MAX_PAYLOAD_BYTES
+
+    delivered, params, sizes = [], {"limit": "1000", "cursor": cursor}, []
+    while True:  # a tail: each capped page's cursor continues right after it
+        response = read.handle(read_event(params), store)
+        sizes.append(payload_bytes(response))
+        body = answer(response)
+        if not body["logs"]:
+            break
+        delivered += [e["id"] for e in body["logs"]]
+        params = {"limit": "1000", "cursor": body["cursor"]}
+    assert delivered == [e["id"] for e in data] and max(sizes) < paging.MAX_PAYLOAD_BYTES
+
+
+def test_the_client_pages_through_capped_responses(big_entries):
+    from logsvc.client import FunctionUrlStore
+    from logsvc.handler import ingest, read
+    from logsvc.reading import read_recent
+    from logsvc.serve.server import LocalServer
+
+    store, data, _ = big_entries
+    with LocalServer(store, ingest_handle=ingest.handle, read_handle=read.handle) as server:
+        client = FunctionUrlStore(None, server.read_url)
+        try:
+            outcome = read_recent(client, Query(limit=1000))
+        finally:
+            client.close()
+    assert [e["id"] for e in outcome.entries] == [e["id"] for e in reversed(data)]
+    assert outcome.resume is None and outcome.requests >= 3
+
+
+# -- the CLI: recent --grep stops at its bound and says how to continue --------------------------
+
+
+def test_recent_grep_stops_early_and_says_how_to_continue(haystacks, moto_endpoint, monkeypatch):
+    import shlex
+    import sys
+
+    from typer.testing import CliRunner
+
+    from logsvc import reading
+    from logsvc.cli import app
+    from logsvc.store.dynamodb import scan
+
+    names, _ = haystacks
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_REGION": "us-east-1", "LOGSVC_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(scan, "MIN_SCAN", 100)  # a read examines at most 100 items here...
+    monkeypatch.setattr(reading, "MAX_EXAMINED", 500)  # ...and a command 500 (100,000 for real)
+    base = ["recent", "--target", "dynamodb", "--table", names[1], "--grep", "needle", "-o", "jsonl"]
+    args, shown = base, []
+    for _ in range(3):
+        monkeypatch.setattr(sys, "argv", ["logsvc", *args])  # what the note quotes
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        shown += [line for line in result.stdout.splitlines() if line]
+        note = result.stderr.strip().splitlines()[-1]
+        assert note.startswith("stopped early: examined 500 entries and found")
+        command = shlex.split(note.split("continue with: ", 1)[1])
+        assert command[:-2] == ["logsvc", *base] and command[-2] == "--before"  # an earlier --before replaced
+        args = command[1:]
+    import json
+
+    assert [json.loads(line)["message"] for line in shown] == ["needle 2", "needle 1"]  # 1500 of 2000 read

@@ -95,22 +95,30 @@ def recent(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100000, help="How many entries at most.")] = 100,
     fail_on: FailOnOpt = None,
     threshold: ThresholdOpt = 1,
+    before: Annotated[Optional[str], typer.Option("--before", help="Continue a search below this position (from a 'stopped early' note).", show_default=False)] = None,
     *,
     filters: Filters,
     display: Display,
     targets: TargetOptions,
 ) -> None:
-    """Show the most recent entries, newest first; --fail-on exits 7 when enough of them are that bad."""
+    """Show the most recent entries, newest first; --fail-on exits 7 when enough of them are that bad.
+
+    A search examines at most 100,000 entries (or 10 s); if that stops it, a note on stderr says
+    how to continue.
+    """
+    from logsvc.cli import _continue
     from logsvc.targets import open_store
 
     check_fail_on(fail_on)
     query = filters.query(limit)
+    query.before = _continue.check_before(before)
     backend = open_store(targets.settings(), reading=True)
     try:
-        page = backend.recent(query)
+        page = _continue.read(backend, query)  # over the store's continuations, as far as --limit needs
     finally:
         backend.close()
     display.renderer().entries(page.entries)
+    _continue.stopped_early(page, query)
     fail_if(fail_on, threshold, entries=page.entries, window=f" in the {len(page.entries)} shown")
 
 
@@ -151,7 +159,10 @@ def tail(
         saved = read_cursor(cursor_file, settings["target"]) if cursor_file else None
         cursor, owed = saved if saved is not None else (None, [])
         if cursor is None:
-            page = backend.recent(query)
+            from logsvc.cli import _continue
+
+            page = _continue.read(backend, query)  # over the store's continuations, as far as -n needs
+            _continue.stopped_early(page, query, command="tail")
             past = list(reversed(page.entries)) if limit else []
             if not follow:
                 renderer.entries(past)

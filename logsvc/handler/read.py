@@ -3,10 +3,14 @@
 Query parameters, all optional: ``limit`` (1-1000, default 100), ``severity`` (that level or
 worse: info, warning, error), ``since`` and ``until`` (ISO 8601 with Z or an offset, or relative:
 30s, 5m, 2h, 3d; ``since`` inclusive, ``until`` exclusive), ``grep`` (a substring of the message),
-``cursor`` (from an earlier response; at most 16384 characters).
+``cursor`` (from an earlier response; at most 16384 characters), ``before`` (a position from an
+earlier response's ``before``: continue below it).
 
-200: ``{"count", "logs", "cursor"}`` — ``logs`` newest first without a cursor, oldest first with
-one; ``cursor`` continues after this response. 400 names the bad parameter (a cursor that is not
+200: ``{"count", "logs", "cursor", "truncated"}`` — ``logs`` newest first without a cursor, oldest
+first with one; ``cursor`` continues after this response. A read examines a bounded number of
+items and a response stays under Lambda's 6 MB (`paging`): when either stopped it before
+``limit`` entries, ``truncated`` is true and ``before`` continues below the last entry sent;
+``scanned`` counts the items the store examined. 400 names the bad parameter (a cursor that is not
 one this store issued, of an older format, or forged, is a 400 naming ``cursor``); 405 not GET;
 503 store busy (with ``Retry-After``).
 """
@@ -22,7 +26,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_GREP_CHARS = 1000
 MAX_CURSOR_CHARS = 16384  # issued cursors stay far below (the DynamoDB store bounds its own)
-PARAMETERS = ("limit", "severity", "since", "until", "grep", "cursor")
+PARAMETERS = ("limit", "severity", "since", "until", "grep", "cursor", "before")
 
 
 def handler(event: dict, context: object) -> dict:
@@ -43,14 +47,15 @@ def handle(event: dict, store) -> dict:
         query, cursor = parse_query(request.query)
     except common.HttpError as exc:
         return exc.response()
+    from logsvc.handler import paging
+
     try:
-        page = store.follow(cursor, query) if cursor is not None else store.recent(query)
+        page, logs = paging.read_page(store, query, cursor)  # cut to fit Lambda's 6 MB response
     except BadCursor as exc:
         return common.json_response(400, {"errors": [f"cursor is not valid: {exc}"]})
     except common.UNAVAILABLE as exc:
         return common.unavailable_response(event, exc)
-    logs = [common.wire(entry) for entry in page.entries]
-    return common.json_response(200, {"count": len(logs), "logs": logs, "cursor": page.cursor})
+    return common.json_response(200, paging.body(page, logs))
 
 
 def parse_query(pairs: list[tuple[str, str]]) -> tuple[Query, str | None]:
@@ -99,9 +104,18 @@ def parse_query(pairs: list[tuple[str, str]]) -> tuple[Query, str | None]:
     elif cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
         errors.append(f"cursor is not valid: longer than {MAX_CURSOR_CHARS} characters")
 
+    before = values.get("before")
+    if before is not None:
+        from logsvc.handler.paging import parse_position
+
+        if parse_position(before) is None:
+            errors.append("before must be a position from an earlier response's 'before' field")
+        elif cursor is not None:
+            errors.append("before continues a read without a cursor; give one or the other")
+
     if errors:
         raise common.HttpError(400, errors)
-    return Query(limit=limit, min_severity=severity, since=since, until=until, grep=grep), cursor
+    return Query(limit=limit, min_severity=severity, since=since, until=until, grep=grep, before=before), cursor
 
 
 def _instant(values: dict[str, str], name: str, now, errors: list[str]) -> str | None:
