@@ -175,3 +175,20 @@ def test_stats_chart_in_a_terminal_local_time_labels_and_utc(panes, tmp_path, wi
         total = sum(map(sum, counts))
         assert f"total {total}" in screen and "error rate" in screen
         pane.close()
+
+
+def test_export_draws_a_progress_bar_on_a_terminal_and_writes_the_file(panes, tmp_path):
+    import json
+    import os
+
+    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
+    entries = [{"dateTime": stored_form(base + timedelta(seconds=7 * n)), "severity": "info", "message": f"e{n}"}
+               for n in range(700)]
+    send(tmp_path, entries)
+    out = tmp_path / "out.jsonl"
+    pane = panes(100, 40, python("export", "--since", stored_form(base), "--until", stored_form(base + timedelta(hours=2)),
+                                 "--page-size", "100", "--out", str(out)), {"LOGSVC_HOME": os.environ["LOGSVC_HOME"]})
+    screen = pane.wait_for("EXIT=0")
+    bar = next(line for line in screen.splitlines() if line.startswith("exporting"))
+    assert "700 entries" in bar and "━" in bar
+    assert [json.loads(line)["message"] for line in out.read_text().splitlines()] == [f"e{n}" for n in range(700)]
