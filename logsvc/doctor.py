@@ -6,10 +6,14 @@ Yields `Check`s and prints nothing. Each step runs only if the ones it needs pas
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from typing import Iterator
 
 from logsvc.errors import LogsvcError
 from logsvc.store import Query, StoreFailure
+
+
+CANARY_AGE = timedelta(days=400)  # below anything `recent` shows on a table in use; past most retentions
 
 
 class Check:
@@ -44,10 +48,12 @@ def run_checks(settings, *, canary: bool = True, read_back_seconds: float = 10.0
             yield _failed("reach", exc)
             return
         yield Check("reach", True, _where(settings))
+        if target == "dynamodb":
+            yield _severity_index(settings)
         if not canary:
             yield Check("canary", None, "skipped (--no-canary)")
             return
-        yield _canary(backend, read_back_seconds)
+        yield _canary(backend, read_back_seconds, settings)
     finally:
         backend.close()
 
@@ -79,26 +85,69 @@ def _where(settings) -> str:
     return f"table {settings['table']}"
 
 
-def _canary(backend, read_back_seconds: float) -> Check:
-    from logsvc.entry import new_id, normalise
+def _severity_index(settings) -> Check:
+    """Whether the table has the sparse severity index (a table made by an older version may not)."""
+    from logsvc.aws import dynamodb_client, translate
+    from logsvc.store.dynamodb.upgrade import UPGRADE_HINT, severity_index_status
 
-    marker = f"logsvc doctor canary {new_id()}"
-    entry = normalise({"severity": "info", "message": marker, "source": "logsvc-doctor"})
+    try:
+        with translate(settings["table"]):
+            status = severity_index_status(dynamodb_client(settings), settings["table"])
+    except LogsvcError as exc:  # e.g. no dynamodb:DescribeTable: say so, it is not an outage
+        return Check("severity index", None, f"not checked ({exc.message})")
+    if status is None:
+        return Check("severity index", False, "the table has no BySeverity index",
+                     UPGRADE_HINT.format(table=settings["table"]))
+    return Check("severity index", True, f"BySeverity {status.lower()}")
+
+
+def _canary(backend, read_back_seconds: float, settings=None) -> Check:
+    """Write a canary and read it back by its time and id, then remove it where the target allows.
+
+    The read asks for the canary's exact microsecond (`since` = its time, `until` one microsecond
+    later): every store reads only entries at that instant, so the check costs the same on an
+    empty table and on a huge one. The canary is dated `CANARY_AGE` in the past, so it is never
+    part of a tail and sorts below the entries `recent` shows on any table with recent activity;
+    on the dynamodb target it is deleted afterwards (with retention on, TTL removes it elsewhere).
+    """
+    from logsvc.entry import new_id, normalise
+    from logsvc.times import format_utc, now_utc
+
+    entry_id = new_id()
+    at = now_utc() - CANARY_AGE
+    entry = normalise({"id": entry_id, "severity": "info", "dateTime": format_utc(at),
+                       "message": f"logsvc doctor canary {entry_id} (safe to ignore)", "source": "logsvc-doctor"})
+    exact = Query(limit=10, since=entry["dateTime"],
+                  until=format_utc(datetime.fromisoformat(entry["dateTime"]) + timedelta(microseconds=1)))
     started = time.monotonic()
     try:
         backend.put([entry])
         # Indexes may be eventually consistent: look again for a few seconds.
         while True:
-            found = backend.recent(Query(limit=10, grep=marker)).entries
+            found = backend.recent(exact).entries
             if any(item["id"] == entry["id"] for item in found):
                 elapsed = time.monotonic() - started
-                return Check("canary", True, f"written and read back in {elapsed * 1000:.0f} ms")
+                return Check("canary", True, f"written and read back in {elapsed * 1000:.0f} ms{_remove(settings, entry)}")
             if time.monotonic() - started > read_back_seconds:
                 return Check("canary", False, f"written, but not read back within {read_back_seconds:.0f} s",
                              "the read URL may point at another table than the ingest URL")
             time.sleep(0.5)
     except (LogsvcError, StoreFailure) as exc:
         return _failed("canary", exc)
+
+
+def _remove(settings, entry: dict) -> str:
+    """Delete the canary on the dynamodb target; what happened, as the end of the check's line."""
+    if settings is None or settings["target"] != "dynamodb":
+        return f"; left dated {entry['dateTime'][:10]}"
+    from logsvc.aws import dynamodb_client, translate
+
+    try:
+        with translate(settings["table"]):
+            dynamodb_client(settings).delete_item(TableName=settings["table"], Key={"LogID": {"S": entry["id"]}})
+    except LogsvcError as exc:
+        return f"; not deleted ({exc.message})"
+    return ", then deleted"
 
 
 def _failed(name: str, exc: Exception) -> Check:

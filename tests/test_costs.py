@@ -162,9 +162,9 @@ def test_a_table_without_the_index_reads_the_old_way_until_upgraded(dynamo_clien
         assert indexes[0] == "BySeverity" and set(indexes[1:]) == {"ByTime"}  # tried, then fell back
         assert counted.examined("Query") == 200 + 5  # the old way reads every entry
 
-        assert add_severity_index(dynamo_client, name) is True
+        assert add_severity_index(dynamo_client, name) == (True, 5 + 0)  # the 5 errors got their key
         assert severity_index_status(dynamo_client, name) is not None
-        assert add_severity_index(dynamo_client, name) is False  # already there: only the backfill runs
+        assert add_severity_index(dynamo_client, name) == (False, 0)  # already there, nothing left to do
         store = make_store(table=name, table_shards=2)
         with Accounting(store._client) as counted:
             assert store.recent(Query(limit=5, min_severity="error")).entries == errors
@@ -393,3 +393,76 @@ def test_recent_grep_stops_early_and_says_how_to_continue(haystacks, moto_endpoi
     import json
 
     assert [json.loads(line)["message"] for line in shown] == ["needle 2", "needle 1"]  # 1500 of 2000 read
+
+
+# -- doctor and the table commands -----------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(moto_endpoint, monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_REGION": "us-east-1", "LOGSVC_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from logsvc.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def counted_doctor(monkeypatch, table: str) -> tuple[object, list[Accounting]]:
+    """`logsvc doctor` on the dynamodb target, counting the requests of every client it makes."""
+    from logsvc import aws
+
+    made = []
+    original = aws.dynamodb_client
+
+    def counting(*args, **kwargs):
+        client = original(*args, **kwargs)
+        made.append(Accounting(client).__enter__())
+        return client
+
+    monkeypatch.setattr(aws, "dynamodb_client", counting)
+    result = cli("doctor", "--target", "dynamodb", "--table", table)
+    monkeypatch.setattr(aws, "dynamodb_client", original)
+    return result, made
+
+
+def test_doctor_reads_its_canary_by_time_and_id_and_deletes_it(cli_env, haystacks, dynamo_client, make_table, monkeypatch):
+    from dynamo_fixtures import all_items
+
+    names, _ = haystacks
+    empty = make_table(1)
+    costs = {}
+    for table in (empty, names[1]):  # 0 and 2,000 entries
+        result, made = counted_doctor(monkeypatch, table)
+        assert result.exit_code == 0, result.stdout
+        assert "ok    severity index: BySeverity active" in result.stdout
+        assert "then deleted" in result.stdout
+        queries = [call for accounting in made for call in accounting.of("Query")]
+        # reach: one Query of at most 1 item; the canary: one Query of its microsecond only
+        costs[table] = (len(queries), queries[-1].examined)
+    assert costs[empty] == costs[names[1]] == (2, 1)  # the table's size changes nothing
+    assert not [item for item in all_items(dynamo_client, empty) if "canary" in item["Message"]["S"]]
+
+
+def test_table_commands_say_how_to_add_the_index_and_upgrade_adds_it(cli_env, dynamo_client):
+    from logsvc.store.dynamodb import delete_table
+
+    name = f"old-{uuid.uuid4().hex[:8]}"
+    old_table(dynamo_client, name, 1)
+    try:
+        created = cli("table", "create", "--table", name)
+        assert created.exit_code == 0
+        assert f"no BySeverity index: add it with `logsvc table upgrade --table {name}`" in created.stderr
+        doctor = cli("doctor", "--target", "dynamodb", "--table", name, "--no-canary")
+        assert doctor.exit_code != 0 and "FAIL  severity index: the table has no BySeverity index" in doctor.stdout
+        upgraded = cli("table", "upgrade", "--table", name)
+        assert upgraded.exit_code == 0 and "index BySeverity added" in upgraded.stderr
+        again = cli("table", "create", "--table", name)
+        assert again.exit_code == 0 and "BySeverity" not in again.stderr
+    finally:
+        delete_table(dynamo_client, name)

@@ -1,4 +1,4 @@
-"""`logsvc table create|delete`: a DynamoDB table with exactly the service's schema."""
+"""`logsvc table create|upgrade|delete`: a DynamoDB table with exactly the service's schema."""
 
 from __future__ import annotations
 
@@ -41,6 +41,33 @@ def table_create(
     with translate(settings["table"]):
         created = create_table(client, settings["table"], shards=shards)
     sys.stderr.write(f"table {settings['table']} {'created' if created else 'already exists'}\n")
+    if not created:
+        from logsvc.store.dynamodb.upgrade import UPGRADE_HINT, severity_index_status
+
+        with translate(settings["table"]):
+            missing = severity_index_status(client, settings["table"]) is None
+        if missing:
+            sys.stderr.write(f"it has no BySeverity index: {UPGRADE_HINT.format(table=settings['table'])}\n")
+
+
+@table_app.command("upgrade")
+@shared_options(omit=_TABLE_ONLY)
+def table_upgrade(*, targets: TargetOptions) -> None:
+    """Add what a table made by an older version lacks: the BySeverity index (severity reads that
+    never read info entries), and its key on the warning and error entries already stored.
+
+    DynamoDB builds the index in the background (minutes on a big table); until it is ready the
+    service reads the old way. Costs one Scan of the table and one write per warning or error entry.
+    """
+    from logsvc.aws import dynamodb_client, translate
+    from logsvc.store.dynamodb.upgrade import add_severity_index
+
+    settings = _table_settings(targets)
+    client = dynamodb_client(settings)
+    with translate(settings["table"]):
+        created, updated = add_severity_index(client, settings["table"])
+    done = "index BySeverity added (DynamoDB builds it in the background)" if created else "index BySeverity already there"
+    sys.stderr.write(f"table {settings['table']}: {done}; {updated} warning and error entries given its key\n")
 
 
 @table_app.command("delete")

@@ -33,8 +33,8 @@ def severity_index_status(client, table_name: str) -> str | None:
     return None
 
 
-def add_severity_index(client, table_name: str) -> bool:
-    """Create the index if missing, then backfill ``SevShard``. False when it already existed."""
+def add_severity_index(client, table_name: str) -> tuple[bool, int]:
+    """Create the index if missing, then backfill ``SevShard``: (created, items updated)."""
     created = False
     if severity_index_status(client, table_name) is None:
         client.update_table(
@@ -46,8 +46,7 @@ def add_severity_index(client, table_name: str) -> bool:
             GlobalSecondaryIndexUpdates=[{"Create": severity_index_definition()}],
         )
         created = True
-    backfill_severity_shards(client, table_name)
-    return created
+    return created, backfill_severity_shards(client, table_name)
 
 
 def backfill_severity_shards(client, table_name: str) -> int:
