@@ -54,6 +54,7 @@ def test_the_whole_lifecycle(aws, monkeypatch):
     assert "uploaded s3://logsvc-artifacts-123456789012-ap-southeast-2/logsvc/lambda-" in created.stderr
     assert "IngestFunction" in created.stdout and "AWS::Lambda::Url" in created.stdout  # the change table
     assert f"{'CREATE_COMPLETE':<28} {aws.stack}" in created.stderr  # the stack's own event, as it settled
+    assert "warning: auth none" not in created.stderr
     out = stacks.outputs(describe(aws))
     saved = profile()
     assert {key: saved.get(key) for key in ("target", "ingest_url", "read_url", "auth", "region", "table", "stack")} == {
@@ -109,6 +110,7 @@ def test_the_whole_lifecycle(aws, monkeypatch):
 def test_auth_none_is_public_only_when_asked(aws):
     result = invoke("deploy", "--stack", aws.stack, "--auth", "none", "--yes")
     assert result.exit_code == 0, result.stderr
+    assert "warning: auth none: the URLs are public" in result.stderr
     lam = aws.client("lambda")
     for kind in ("ingest", "read"):
         assert lam.get_function_url_config(FunctionName=f"{aws.stack}-{kind}")["AuthType"] == "NONE"

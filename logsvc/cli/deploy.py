@@ -91,6 +91,8 @@ def deploy(
         _say(f"created the artifact bucket {prepared.bucket} (private, encrypted, versioned)")
     _say(f"{'uploaded' if prepared.uploaded else 'unchanged, not uploaded:'} {where} "
          f"({len(prepared.built.files)} files, {len(prepared.built.data) // 1024} KiB)")
+    if prepared.values["AuthType"] == "NONE":
+        _say("warning: auth none: the URLs are public; anyone who learns them can write and read entries")
     cfn = prepared.clients.cloudformation
     change_set = stacks.create_change_set(cfn, prepared.current, prepared.stack_name, template_text(), prepared.values)
     if change_set is None:
