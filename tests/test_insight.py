@@ -366,3 +366,19 @@ def test_stats_and_export_import_rich_only_to_draw():
     assert heavy_imports(["stats", "-o", "csv", "--since", "1h", "--by", "5m"], {}) == set()
     assert heavy_imports(["stats"], {}) == {"rich"}
     assert heavy_imports(["export", "--since", "1h"], {}) == set()
+
+
+def test_help_lists_the_insight_commands_in_their_panel():
+    import re
+
+    result = cli({}, "--help")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = next(index for index, line in enumerate(lines) if re.match(r"╭─ Insight ", line))
+    names = []
+    for line in lines[start + 1:]:
+        if line.startswith("╰"):
+            break
+        if row := re.match(r"│ ([a-z]\S*)\s{2,}", line):
+            names.append(row[1])
+    assert names == ["stats", "export", "top"]
