@@ -271,7 +271,7 @@ def test_help_lists_the_commands_in_panels():
             current.append(row[1])
     assert {name: panels[name] for name in ("Entries", "Spool", "Service", "Setup")} == {
         "Entries": ["send", "recent", "tail"], "Spool": ["status", "flush"],
-        "Service": ["serve", "table"], "Setup": ["doctor", "config"]}
+        "Service": ["serve", "deploy", "diff", "outputs", "destroy", "table"], "Setup": ["doctor", "config"]}
 
 
 # -- real processes ------------------------------------------------------------------------------
