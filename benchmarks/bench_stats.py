@@ -169,7 +169,7 @@ def item_size(entry: dict) -> int:
 
 def estimates(rows: list[dict], shards: int, buckets: list[dict]) -> tuple[float, float]:
     """Read units by DynamoDB's rules (eventually consistent: 0.5 per 4 KB read, per 1 MB page):
-    the COUNT plan (each severity's query reads its bucket's range again) and one read of the items."""
+    the COUNT plan (all entries on ByTime, warning and error again on BySeverity) and one read of the items."""
     import math
 
     from logsvc.store.dynamodb import shard_of
@@ -179,6 +179,7 @@ def estimates(rows: list[dict], shards: int, buckets: list[dict]) -> tuple[float
         return sum(math.ceil(min(1 << 20, size - page * (1 << 20)) / 4096) * 0.5 for page in range(pages)) or 0.5
 
     per_range: dict[tuple[int, int], int] = {}
+    per_level: dict[tuple[int, int, str], int] = {}
     per_shard: dict[int, int] = {}
     starts = [bucket["start"] for bucket in buckets] + [buckets[-1]["end"]]
     import bisect
@@ -189,8 +190,14 @@ def estimates(rows: list[dict], shards: int, buckets: list[dict]) -> tuple[float
             continue
         shard = shard_of(entry["id"], shards)
         per_range[(index, shard)] = per_range.get((index, shard), 0) + item_size(entry)
+        if entry["severity"] != "info":  # also in BySeverity, with its SevShard attribute
+            key = (index, shard, entry["severity"])
+            per_level[key] = per_level.get(key, 0) + item_size(entry) + len("SevShard") + len(entry["severity"]) + 2
         per_shard[shard] = per_shard.get(shard, 0) + item_size(entry)
-    count_plan = sum(3 * units(per_range.get((index, shard), 0)) for index in range(len(buckets)) for shard in range(shards))
+    # ByTime for all entries, then each of warning and error on its BySeverity partition.
+    count_plan = sum(units(per_range.get((index, shard), 0)) + units(per_level.get((index, shard, "warning"), 0))
+                     + units(per_level.get((index, shard, "error"), 0))
+                     for index in range(len(buckets)) for shard in range(shards))
     read_plan = sum(units(per_shard.get(shard, 0)) for shard in range(shards))
     return count_plan, read_plan
 
@@ -217,7 +224,8 @@ def main() -> None:
     parser.add_argument("--dynamodb-entries", type=int, default=3_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    local(args.entries, args.runs)
+    if args.entries:
+        local(args.entries, args.runs)
     if args.dynamodb_entries:
         dynamodb(args.dynamodb_entries)
 

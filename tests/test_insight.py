@@ -382,3 +382,47 @@ def test_help_lists_the_insight_commands_in_their_panel():
         if row := re.match(r"│ ([a-z]\S*)\s{2,}", line):
             names.append(row[1])
     assert names == ["stats", "export", "top"]
+
+
+@pytest.mark.parametrize("with_severity_index", [True, False])
+def test_dynamodb_counts_warning_and_error_on_the_sparse_index_and_without_it(moto_endpoint, with_severity_index):
+    """Counting reads the window once on ByTime, warnings and errors on BySeverity; a table made
+    before BySeverity existed is counted exactly too, by severity filters on ByTime."""
+    from collections import Counter
+
+    from logsvc import stats
+    from logsvc.store import Query
+    from logsvc.store.dynamodb import DynamoDBStore, create_table, delete_table
+    from tests.dynamo_fixtures import new_client
+    from tests.test_costs import old_table
+
+    client = new_client(moto_endpoint)
+    table = f"logs-{uuid.uuid4().hex[:12]}"
+    if with_severity_index:
+        create_table(client, table, shards=2)
+    else:
+        old_table(client, table, 2)
+    store_client = new_client(moto_endpoint)
+    used: Counter = Counter()
+    store_client.meta.events.register("provide-client-params.dynamodb.Query",
+                                      lambda params, **_: used.update([(params["IndexName"], params.get("Select"))]))
+    store = DynamoDBStore(table, client=store_client)
+    try:
+        base = window_start()
+        entries = known_entries(base)
+        store.put(entries)
+        used.clear()
+        edges = stats.bucket_edges(base, base + timedelta(hours=HOURS), timedelta(hours=1))
+        counts = stats.count(store, Query(), edges)
+        assert counts.buckets == expected_counts(entries, base)
+        queries = HOURS * 2  # buckets x shards
+        if with_severity_index:
+            assert used == {("ByTime", "COUNT"): queries, ("BySeverity", "COUNT"): 2 * queries}
+        else:
+            assert used == {("ByTime", "COUNT"): 3 * queries, ("BySeverity", "COUNT"): 1}  # one probe, refused
+        errors_only = stats.count(store, Query(min_severity="error"), edges)
+        assert errors_only.buckets == expected_counts(entries, base, ("error",))
+    finally:
+        store.close()
+        delete_table(client, table)
+        client.close()

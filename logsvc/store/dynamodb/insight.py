@@ -1,12 +1,15 @@
 """Bucket counts and time-ordered pages for the DynamoDB store: `logsvc stats` and `logsvc export`.
 
-Counting reads no items: per bucket and shard, ``Select=COUNT`` queries over the bucket's range
-of the time index (``TimeId BETWEEN start AND end``: a TimeId is ``dateTime#id``, so the bare
-end time sorts before every TimeId at that instant, and the range is [start, end)). Severities
-are told apart by a filter, which DynamoDB applies after reading: each severity's query reads the
-range again, so the cost is (severities counted) x (items in the window) read units; counting
-info as "all minus warning minus error" saves nothing, but keeps entries of an unknown severity
-counted as info, as the read path shows them. Queries run a few at a time in threads.
+Counting reads no items out: per bucket and shard, ``Select=COUNT`` queries over the bucket's
+range (``TimeId BETWEEN start AND end``: a TimeId is ``dateTime#id``, so the bare end time sorts
+before every TimeId at that instant, and the range is [start, end)). All entries are counted on
+the ``ByTime`` index; warning and error entries on their partitions of the sparse ``BySeverity``
+index (``warning#k``, ``error#k``), which hold nothing else; info is what is left. So counting
+every severity reads the window once plus its warning and error entries again, not three times
+over. A table without ``BySeverity`` (made before it existed) is counted with a severity filter
+on ``ByTime`` instead, which reads the range once per severity (the filter applies after the
+read). Queries run a few at a time in threads; requests and read units
+(``ReturnConsumedCapacity``) are summed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from logsvc.store import Query
-from logsvc.store.dynamodb.schema import _MESSAGE, _SEVERITY, _SHARD, _TIME_ID, INDEX_NAME
+from logsvc.store.dynamodb.schema import (
+    _MESSAGE,
+    _SEVERITY,
+    _SEVERITY_SHARD,
+    _SHARD,
+    _TIME_ID,
+    INDEX_NAME,
+    SEVERITY_INDEX_NAME,
+)
 
 WORKERS = 8  # concurrent COUNT queries: the client's pool holds 32 connections
 
@@ -40,8 +51,23 @@ def count_by_bucket(store, query: Query, edges: list[str]):
     # Per bucket: all levels' queries; "info" is what the unfiltered count leaves over.
     filters = [None if level == "info" else level for level in levels]
     jobs = [(bucket, shard, level) for bucket in range(len(edges) - 1) for shard in range(shards) for level in filters]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(jobs))) as pool:
-        results = list(pool.map(lambda job: _count(store, query, edges[job[0]], edges[job[0] + 1], job[1], job[2]), jobs))
+    from botocore.exceptions import ClientError
+
+    from logsvc.store import StoreMisconfigured
+    from logsvc.store.dynamodb.scan import _index_missing
+
+    sparse = True
+    probe = next((job for job in jobs if job[2] is not None), None)
+    known: dict = {}
+    if probe is not None:  # one BySeverity query first: a table made before the index refuses it
+        try:
+            known[probe] = _count(store, query, edges[probe[0]], edges[probe[0] + 1], probe[1], probe[2], sparse=True)
+        except (ClientError, StoreMisconfigured) as exc:
+            if not _index_missing(exc):
+                raise
+            sparse = False
+    rest = _run(store, query, edges, [job for job in jobs if job not in known], sparse=sparse)
+    results = [known[job] if job in known else next(rest) for job in jobs]
     buckets = [dict.fromkeys(levels, 0) for _ in range(len(edges) - 1)]
     requests, units = 0, 0.0
     for (bucket, _, level), (number, calls, used) in zip(jobs, results):
@@ -54,12 +80,31 @@ def count_by_bucket(store, query: Query, edges: list[str]):
     return Counts(edges, levels, buckets, requests=requests, read_units=units)
 
 
-def _count(store, query: Query, start: str, end: str, shard: int, level: str | None) -> tuple[int, int, float]:
-    """(entries, requests, read units) of one shard's [start, end), at `level` (None: any)."""
-    names = {"#shard": _SHARD, "#time": _TIME_ID}
-    values = {":shard": {"S": f"LOG#{shard}"}, ":start": {"S": start}, ":end": {"S": end}}
+def _run(store, query: Query, edges: list[str], jobs: list[tuple], *, sparse: bool):
+    """The jobs' (entries, requests, read units), in order, as an iterator."""
+    def one(job):
+        bucket, shard, level = job
+        return _count(store, query, edges[bucket], edges[bucket + 1], shard, level, sparse=sparse)
+
+    if not jobs:
+        return iter(())
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(jobs))) as pool:
+        return iter(list(pool.map(one, jobs)))
+
+
+def _count(store, query: Query, start: str, end: str, shard: int, level: str | None, *,
+           sparse: bool) -> tuple[int, int, float]:
+    """(entries, requests, read units) of one shard's [start, end), at `level` (None: any).
+
+    `sparse`: a level's entries are counted on its own BySeverity partition, else by a filter.
+    """
+    index, key, value = INDEX_NAME, _SHARD, f"LOG#{shard}"
+    if level is not None and sparse:
+        index, key, value = SEVERITY_INDEX_NAME, _SEVERITY_SHARD, f"{level}#{shard}"
+    names = {"#shard": key, "#time": _TIME_ID}
+    values = {":shard": {"S": value}, ":start": {"S": start}, ":end": {"S": end}}
     filters = []
-    if level is not None:
+    if level is not None and not sparse:
         names["#severity"] = _SEVERITY
         values[":level"] = {"S": level}
         filters.append("#severity = :level")
@@ -69,7 +114,7 @@ def _count(store, query: Query, start: str, end: str, shard: int, level: str | N
         filters.append("contains(#message, :grep)")
     request = {
         "TableName": store.table_name,
-        "IndexName": INDEX_NAME,
+        "IndexName": index,
         "Select": "COUNT",
         "KeyConditionExpression": "#shard = :shard AND #time BETWEEN :start AND :end",
         "ExpressionAttributeNames": names,
