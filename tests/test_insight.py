@@ -393,15 +393,21 @@ def test_dynamodb_counts_warning_and_error_on_the_sparse_index_and_without_it(mo
     from logsvc import stats
     from logsvc.store import Query
     from logsvc.store.dynamodb import DynamoDBStore, create_table, delete_table
+    from logsvc.store.dynamodb import SETTINGS_ID, table_definition
     from tests.dynamo_fixtures import new_client
-    from tests.test_costs import old_table
 
     client = new_client(moto_endpoint)
     table = f"logs-{uuid.uuid4().hex[:12]}"
     if with_severity_index:
         create_table(client, table, shards=2)
-    else:
-        old_table(client, table, 2)
+    else:  # as `table create` made it before BySeverity existed
+        definition = table_definition(table)
+        definition["GlobalSecondaryIndexes"] = [index for index in definition["GlobalSecondaryIndexes"]
+                                                if index["IndexName"] == "ByTime"]
+        definition["AttributeDefinitions"] = [attribute for attribute in definition["AttributeDefinitions"]
+                                              if attribute["AttributeName"] != "SevShard"]
+        client.create_table(**definition)
+        client.put_item(TableName=table, Item={"LogID": {"S": SETTINGS_ID}, "Shards": {"N": "2"}})
     store_client = new_client(moto_endpoint)
     used: Counter = Counter()
     store_client.meta.events.register("provide-client-params.dynamodb.Query",
