@@ -25,7 +25,9 @@ from logsvc.errors import InvalidInputError, StoreError, UsageError
 from logsvc.retry import REMOTE, RetryPolicy
 from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, StoreUnavailable
 
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+# Not 500: the service answers 500 only when it is misconfigured (table missing, access denied,
+# shard counts disagreeing), which retrying and spooling cannot mend; a Lambda crash is a 502.
+TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 MAX_CURSOR_CHARS = 16384  # the read handler accepts no longer cursor, and URLs stay far below limits
 
 
@@ -295,6 +297,9 @@ def _raise_for_status(response: httpx.Response) -> httpx.Response:
     errors = answer.get("errors") if isinstance(answer, dict) else None
     detail = "; ".join(str(error) for error in errors[:5]) if isinstance(errors, list) else ""
     if status in (401, 403):
+        if detail:  # our own server's refusal (a Host, an Origin, a signature): its reason is the news
+            raise StoreError(f"{status} from {_host(str(response.url))}: {detail}",
+                             hint="check auth and your AWS credentials, and that the URL names the server as it serves")
         raise StoreError(f"{status}: not authorised — check your AWS credentials",
                          hint="the URL uses IAM auth: set auth = iam, and AWS_PROFILE to an identity allowed to invoke it")
     if status == 409 and isinstance(answer, dict):

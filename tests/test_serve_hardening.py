@@ -119,6 +119,22 @@ def test_served_table_deleted_while_running_answers_500_over_http(make_store, dy
         assert http.get(server.read_url).status_code == 500
 
 
+def test_send_to_a_misconfigured_service_is_an_error_not_a_spool(make_store, dynamo_client):
+    """A 500 "misconfigured" cannot be mended by retrying: the CLI says what the service said,
+    exits 4 and spools nothing (a 503 would have been retried, then spooled with exit 5)."""
+    store = make_store(1)
+    with LocalServer(store) as server:
+        dynamo_client.delete_table(TableName=store.table_name)
+        env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": server.ingest_url,
+               "LOGSVC_READ_URL": server.read_url}
+        sent = run_logsvc("send", "into a missing table", env=env)
+        status = run_logsvc("status", env=env)
+    assert sent.returncode == 4, sent.stderr
+    assert b"misconfigured" in sent.stderr and b"spool" not in sent.stderr
+    assert b"1 attempt" not in sent.stderr and b"attempts" not in sent.stderr  # not retried
+    assert b"spooled: 0 entries" in status.stdout, status.stdout
+
+
 # -- item 14: duplicate keys, a batch holding an entry twice, the caller's id ------------------------
 
 
