@@ -49,14 +49,24 @@ def count_by_bucket(store: FunctionUrlStore, query: Query, edges: list[str]):
     return counts
 
 
-def page_after(store: FunctionUrlStore, query: Query, after: tuple[str, str] | None) -> list[dict]:
-    params = [("mode", "export"), ("limit", str(min(query.limit, 1000)))]
+def page_after(store: FunctionUrlStore, query: Query, after: str | None) -> tuple[list[dict], str | None]:
+    """A page of up to `query.limit` entries after `after`, and the service's ``next``.
+
+    The service may answer with fewer (a response must fit Lambda's 6 MB; a read stops at its
+    scan budget): ask on from its ``next`` until the page is full or the window exhausted.
+    """
+    base = [("mode", "export"), ("limit", str(min(query.limit, 1000)))]
     if query.since:
-        params.append(("since", query.since))
+        base.append(("since", query.since))
     if query.until:
-        params.append(("until", query.until))
-    params += _filters(query, "exported")
-    if after:
-        params.append(("after", f"{after[0]}#{after[1]}"))
-    return _json(store._request("GET", _url(store, params))).get("logs", [])
+        base.append(("until", query.until))
+    base += _filters(query, "exported")
+    logs: list[dict] = []
+    while True:
+        params = base + ([("after", after)] if after else [])
+        answer = _json(store._request("GET", _url(store, params)))
+        logs += answer.get("logs", [])
+        after = answer.get("next")
+        if after is None or len(logs) >= query.limit:
+            return logs, after
 

@@ -1,10 +1,12 @@
 """Exporting a window of entries oldest first, page by page, resumable.
 
-Pages are keyset pages in (dateTime, id) order: each asks for the entries after the last one
-written, so memory stays one page whatever the window holds, and a saved position (`Position`)
-resumes exactly there. Each target reads them its own way (`page_after`): the local store walks
-its time index, DynamoDB merges its shards' index partitions, the url target asks the read
-handler's ``export`` mode.
+Pages are keyset pages in (dateTime, id) order: each asks for the entries after a position
+``dateTime#id`` (the last entry written, or where a read stopped), so memory stays one page
+whatever the window holds, and a saved position (`Position`) resumes exactly there. Each target
+reads them its own way (`page_after`): the local store walks its time index, DynamoDB merges
+its index partitions within a scan budget (a page may stop early, even empty, at the position
+its reads got to), the url target asks the read handler's ``export`` mode (whose pages also
+stop early to fit a Lambda response).
 
 Exactly once: after each page the output is flushed (and fsynced, for a file) before the
 position is saved, and the position records the output's size then. A resumed export into a
@@ -31,8 +33,14 @@ FORMATS = ("jsonl", "csv")
 PAGE_SIZE = 1000
 
 
-def page_after(store, query: Query, after: tuple[str, str] | None) -> list[dict]:
-    """Up to `query.limit` entries matching `query` after (dateTime, id) `after`, oldest first."""
+def key(entry: dict) -> str:
+    """An entry's position: ``dateTime#id`` (the DynamoDB index's TimeId), in export order."""
+    return f"{entry['dateTime']}#{entry['id']}"
+
+
+def page_after(store, query: Query, after: str | None) -> tuple[list[dict], str | None]:
+    """Up to `query.limit` entries matching `query` after position `after`, oldest first, and the
+    position to continue from (None: the window is exhausted)."""
     kind = type(store).__name__
     if kind == "TranslatedStore":
         from logsvc.aws import translate
@@ -50,16 +58,15 @@ def page_after(store, query: Query, after: tuple[str, str] | None) -> list[dict]
     return pages(store, query, after)
 
 
-def pages(store, query: Query, after: tuple[str, str] | None) -> Iterator[tuple[list[dict], tuple[str, str]]]:
-    """(page, position after it) until the window is exhausted."""
+def pages(store, query: Query, after: str | None) -> Iterator[tuple[list[dict], str | None, bool]]:
+    """(page, position after it, whether more may follow) until the window is exhausted."""
     while True:
-        page = page_after(store, query, after)
-        if not page:
+        page, following = page_after(store, query, after)
+        position = following or (key(page[-1]) if page else after)
+        yield page, position, following is not None
+        if following is None:
             return
-        after = (page[-1]["dateTime"], page[-1]["id"])
-        yield page, after
-        if len(page) < query.limit:
-            return
+        after = following
 
 
 def encode(entries: list[dict], fmt: str, *, header: bool = False) -> str:
@@ -77,7 +84,7 @@ def encode(entries: list[dict], fmt: str, *, header: bool = False) -> str:
 class Position:
     """Where an export stands, saved in the --cursor file: the window it exports and what is done."""
 
-    def __init__(self, window: dict, after: tuple[str, str] | None = None, written: int = 0, size: int = 0,
+    def __init__(self, window: dict, after: str | None = None, written: int = 0, size: int = 0,
                  done: bool = False) -> None:
         self.window = window  # target, since, until, severity, grep, format: a resume must match
         self.after = after
@@ -86,7 +93,7 @@ class Position:
         self.done = done
 
     def save(self, path: Path) -> None:
-        data = {"v": 1, "window": self.window, "after": list(self.after) if self.after else None,
+        data = {"v": 2, "window": self.window, "after": self.after,
                 "written": self.written, "size": self.size, "done": self.done}
         temporary = path.with_name(path.name + ".tmp")
         with open(temporary, "w", encoding="utf-8") as handle:
@@ -103,10 +110,9 @@ class Position:
         except FileNotFoundError:
             return None
         data = json.loads(text)
-        if not isinstance(data, dict) or data.get("v") != 1:
+        if not isinstance(data, dict) or data.get("v") != 2 or not isinstance(data.get("after"), (str, type(None))):
             raise ValueError("not an export cursor")
-        after = data.get("after")
-        return cls(data["window"], tuple(after) if after else None, int(data["written"]), int(data["size"]),
+        return cls(data["window"], data["after"], int(data["written"]), int(data["size"]),
                    bool(data.get("done")))
 
 

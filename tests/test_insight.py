@@ -432,3 +432,25 @@ def test_dynamodb_counts_warning_and_error_on_the_sparse_index_and_without_it(mo
         store.close()
         delete_table(client, table)
         client.close()
+
+
+def test_export_pages_cut_by_the_service_and_by_the_scan_budget_lose_nothing(loaded, monkeypatch):
+    """Pages shorter than asked for (a Lambda response must fit 6 MB; a DynamoDB read stops at its
+    scan budget, possibly with no entry at all) continue from the position given: nothing is lost."""
+    target, base, entries, window = loaded
+    if target.name == "local":
+        pytest.skip("the local store pages by its index alone")
+    if target.name == "url":
+        from logsvc.handler import paging
+
+        monkeypatch.setattr(paging, "fitting", lambda logs, budget=0: min(3, len(logs)))  # the server's cut
+    else:
+        from logsvc.store.dynamodb import scan
+
+        monkeypatch.setattr(scan, "scan_budget", lambda limit, cap=0: 4)  # 4 items read a page at most
+    result = cli(target.env, "export", *window, "--page-size", "10", "--grep", "disk full")
+    assert result.exit_code == 0, result.output
+    expected = [e for e in in_window(entries, base) if "disk full" in e["message"]]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == expected
+    result = cli(target.env, "export", *window, "--page-size", "10")
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [e["id"] for e in in_window(entries, base)]

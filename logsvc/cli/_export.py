@@ -52,13 +52,15 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
                 if cursor_file is not None:
                     position.save(cursor_file)  # from here on the output file is the export's
             pages_done = 0
-            for page, after in export.pages(backend, query, position.after):
-                export.durable_write(stream, export.encode(page, fmt))
+            for page, after, _ in export.pages(backend, query, position.after):
+                if page:
+                    export.durable_write(stream, export.encode(page, fmt))
                 position.after, position.written = after, position.written + len(page)
                 position.size = _size(stream, out)
                 if cursor_file is not None:
                     position.save(cursor_file)
-                advance(after[0], position.written)
+                if after:
+                    advance(after.split("#", 1)[0], position.written)
                 pages_done += 1
                 if max_pages is not None and pages_done >= max_pages:
                     return  # (hidden option) stop as an interruption would, for tests

@@ -9,7 +9,9 @@
 ``mode=export``: entries oldest first (by time, then id), a page at a time. Parameters: ``since``,
 ``until``, ``severity``, ``grep``, ``limit`` (1-1000, default 1000), ``after`` (``dateTime#id``
 of the last entry of the previous page). 200: ``{"count", "logs", "next"}``; ``next`` is the
-``after`` of the next page, null when this page is the last.
+``after`` of the next page, null when this page is the last. A page may hold fewer than
+``limit`` entries and still have a ``next``: it is cut to fit Lambda's 6 MB response, and a
+DynamoDB read stops at its scan budget (then ``next`` is where it got to).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from logsvc.entry import SEVERITIES
 from logsvc.handler import common
 from logsvc.store import Query
-from logsvc.times import TimeFormatError, format_utc, now_utc, parse_duration, parse_instant
+from logsvc.times import TimeFormatError, format_utc, now_utc, parse_duration, parse_instant, parse_iso
 
 MODES = ("stats", "export")
 PARAMETERS = {
@@ -102,7 +104,8 @@ def _window(values: dict):
 
 
 def _export(store, values: dict) -> dict:
-    from logsvc.export import page_after
+    from logsvc.export import key, page_after
+    from logsvc.handler.paging import fitting
 
     now = now_utc()
     since = _instant(values, "since", now, None)
@@ -110,18 +113,22 @@ def _export(store, values: dict) -> dict:
     limit_text = values.get("limit", str(MAX_PAGE)).strip()
     if not (limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_PAGE):
         raise common.HttpError(400, [f"limit must be a whole number from 1 to {MAX_PAGE}"])
-    after = None
-    if "after" in values:
-        time_part, _, id_part = values["after"].partition("#")
+    after = values.get("after")
+    if after is not None:
+        time_part, mark, id_part = common.restore_offset_plus(after).partition("#")
+        after = f"{time_part}#{id_part}"
         try:
-            after = (format_utc(parse_instant(time_part, field="after")), id_part)
+            valid = bool(mark and id_part) and len(after) <= 300 and format_utc(parse_iso(time_part)) == time_part
         except TimeFormatError:
-            raise common.HttpError(400, ["after must be dateTime#id of the last entry of a page"]) from None
+            valid = False
+        if not valid:
+            raise common.HttpError(400, ["after must be dateTime#id of the last entry of a page"])
     query = Query(limit=int(limit_text), min_severity=values.get("severity"),
                   since=format_utc(since) if since else None, until=format_utc(until) if until else None,
                   grep=values.get("grep"))
-    logs = page_after(store, query, after)
-    last = logs[-1] if len(logs) >= query.limit else None
-    payload = {"count": len(logs), "logs": [common.wire(entry) for entry in logs],
-               "next": f"{last['dateTime']}#{last['id']}" if last else None}
-    return common.json_response(200, payload)
+    entries, following = page_after(store, query, after)
+    logs = [common.wire(entry) for entry in entries]
+    fits = fitting(logs)
+    if fits < len(logs):  # the rest would not fit a Lambda response: the client asks again
+        logs, following = logs[:fits], key(entries[fits - 1])
+    return common.json_response(200, {"count": len(logs), "logs": logs, "next": following})

@@ -64,9 +64,10 @@ def _mostly(conn: sqlite3.Connection, since: str, until: str) -> bool:
     return span.total_seconds() <= 0 or overlap.total_seconds() >= span.total_seconds() / 4
 
 
-def page_after(store: SQLiteStore, query: Query, after: tuple[str, str] | None) -> list[dict]:
-    """Up to `query.limit` matching entries after `after` = (dateTime, id), oldest first."""
-    extra = ("(date_time, id) > (?, ?)", list(after)) if after else ()
+def page_after(store: SQLiteStore, query: Query, after: str | None) -> tuple[list[dict], str | None]:
+    """Up to `query.limit` matching entries after position `after` (``dateTime#id``), oldest
+    first, and the position of the last one when the page is full (None: nothing after it)."""
+    extra = ("(date_time, id) > (?, ?)", after.split("#", 1)) if after else ()
     where, params = _filters(query, *extra)
     sql = f"SELECT {_COLUMNS} FROM entries INDEXED BY entries_by_time {where} ORDER BY date_time, id LIMIT ?"
     with store._transaction("DEFERRED") as conn:
@@ -74,4 +75,6 @@ def page_after(store: SQLiteStore, query: Query, after: tuple[str, str] | None) 
             rows = conn.execute(sql, (*params, query.limit)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise store._error(exc) from exc
-    return [_row_to_entry(row) for row in rows]
+    entries = [_row_to_entry(row) for row in rows]
+    full = len(entries) >= query.limit
+    return entries, (f"{entries[-1]['dateTime']}#{entries[-1]['id']}" if full else None)

@@ -135,20 +135,31 @@ def _count(store, query: Query, start: str, end: str, shard: int, level: str | N
         request["ExclusiveStartKey"] = last_key
 
 
-def page_after(store, query: Query, after: tuple[str, str] | None) -> list[dict]:
-    """Up to `query.limit` matching entries after `after` = (dateTime, id), oldest first."""
+def page_after(store, query: Query, after: str | None) -> tuple[list[dict], str | None]:
+    """Up to `query.limit` matching entries after position `after` (a TimeId), oldest first, and
+    the position to continue from: the last entry's when the page is full, where the reads
+    stopped when the scan budget ran out (the page may then be short, even empty), else None.
+
+    The budget (`scan.scan_budget`) bounds one call's reads whatever the filters: a --grep for
+    something rare over a large window is read a few thousand items per page, not all at once.
+    """
+    from logsvc.store.dynamodb.scan import STOP, Budget, scan_budget
+
     if query.regex is not None:
         from logsvc.errors import UsageError
 
         raise UsageError("--regex cannot be exported from the dynamodb target", hint="use --grep TEXT")
     # TimeIds are "dateTime#id": those after `after` are strictly greater, and a bare time as the
     # (exclusive) lower bound keeps every TimeId at that instant.
-    lower = f"{after[0]}#{after[1]}" if after else query.since
-    out = []
-    for _, entry in store._merged(query, lower=lower, upper=query.until, ascending=True):
-        if query.matches(entry):
+    lower = after or query.since
+    out: list[dict] = []
+    budget = Budget(scan_budget(query.limit))
+    for time_id, entry in store._merged(query, lower=lower, upper=query.until, ascending=True, budget=budget):
+        if entry is STOP:
+            return out, time_id  # read up to here in every partition: continue after it
+        if isinstance(entry, dict) and query.matches(entry):
             out.append(entry)
             if len(out) >= query.limit:
-                break
-    return out
+                return out, time_id
+    return out, None
 
