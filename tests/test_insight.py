@@ -1,99 +1,32 @@
-"""`logsvc stats`, `--fail-on` and `logsvc export` on every target, with known data.
-
-The expected counts and exports are computed here from the entries sent, independently of
-logsvc: per one-hour bucket, with entries exactly on bucket edges, a microsecond either side,
-one exactly at --until (excluded) and an empty bucket.
-"""
+"""`logsvc stats` and `--fail-on` on every target with known data (tests/insight_fixtures.py),
+and the read handler's insight modes."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
 from logsvc.errors import ExitCode
-from tests.targets_fixtures import (  # noqa: F401 - moto_endpoint is a fixture used by make_target
-    Target,
+from tests.insight_fixtures import (  # noqa: F401 - target, loaded and moto_endpoint are fixtures
+    EMPTY_BUCKET,
+    HOURS,
+    SEVERITIES,
     cli,
-    jsonl,
-    make_target,
+    expected_counts,
+    in_window,
+    known_entries,
+    loaded,
     moto_endpoint,
     stored_form,
+    stats_json,
+    target,
+    window_start,
 )
-
-SEVERITIES = ("info", "warning", "error")
-HOURS = 5
-EMPTY_BUCKET = 2
-
-
-@pytest.fixture(params=("local", "url", "dynamodb"))
-def target(request, tmp_path) -> Target:
-    return make_target(request.param, request, tmp_path)
-
-
-def window_start() -> datetime:
-    now = datetime.now(timezone.utc)
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS + 2)
-
-
-def known_entries(base: datetime) -> list[dict]:
-    """Entries around and inside [base, base + HOURS h); bucket EMPTY_BUCKET gets none."""
-    rng = random.Random(11)
-    times = [base, base - timedelta(microseconds=1), base + timedelta(hours=1),
-             base + timedelta(hours=1) - timedelta(microseconds=1), base + timedelta(hours=3),
-             base + timedelta(hours=HOURS), base + timedelta(hours=HOURS) - timedelta(microseconds=1),
-             base + timedelta(hours=EMPTY_BUCKET + 1)]
-    while len(times) < 70:
-        instant = base + timedelta(seconds=rng.uniform(-1800, HOURS * 3600 + 1800))
-        if not EMPTY_BUCKET <= (instant - base) / timedelta(hours=1) < EMPTY_BUCKET + 1:
-            times.append(instant.replace(microsecond=rng.randrange(1_000_000)))
-    entries = []
-    for index, instant in enumerate(times):
-        entries.append({"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "dateTime": stored_form(instant),
-                        "severity": SEVERITIES[rng.randrange(3)] if index else "error",
-                        "message": f"{'disk full' if index % 4 == 0 else 'request served'} {index}",
-                        "source": "test"})
-    return entries
-
-
-def expected_counts(entries: list[dict], base: datetime, levels=SEVERITIES, grep: str | None = None) -> list[dict]:
-    buckets = [dict.fromkeys(levels, 0) for _ in range(HOURS)]
-    for entry in entries:
-        instant = datetime.fromisoformat(entry["dateTime"])
-        if not base <= instant < base + timedelta(hours=HOURS) or entry["severity"] not in levels:
-            continue
-        if grep and grep not in entry["message"]:
-            continue
-        buckets[int((instant - base) // timedelta(hours=1))][entry["severity"]] += 1
-    return buckets
-
-
-def in_window(entries: list[dict], base: datetime) -> list[dict]:
-    inside = [e for e in entries if base <= datetime.fromisoformat(e["dateTime"]) < base + timedelta(hours=HOURS)]
-    return sorted(inside, key=lambda e: (e["dateTime"], e["id"]))
-
-
-@pytest.fixture
-def loaded(target, tmp_path):
-    base = window_start()
-    entries = known_entries(base)
-    path = tmp_path / "known.jsonl"
-    path.write_bytes(jsonl(entries))
-    result = cli(target.env, "send", "--file", str(path))
-    assert result.exit_code == 0, result.output
-    window = ("--since", stored_form(base), "--until", stored_form(base + timedelta(hours=HOURS)))
-    return target, base, entries, window
-
-
-def stats_json(target: Target, *args: str) -> dict:
-    result = cli(target.env, "stats", "-o", "json", *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 # -- stats ------------------------------------------------------------------------------------------
@@ -200,86 +133,6 @@ def test_stats_chart_rows_labels_and_summary(loaded):
     assert "▓" not in rows[EMPTY_BUCKET] and "░" not in rows[EMPTY_BUCKET]
     total = sum(sum(bucket.values()) for bucket in expected)
     assert f"total {total}" in lines[-1] and "error rate" in lines[-1]
-
-
-# -- export -----------------------------------------------------------------------------------------
-
-
-def test_export_is_complete_oldest_first_over_many_pages(loaded):
-    target, base, entries, window = loaded
-    result = cli(target.env, "export", *window, "--page-size", "7")
-    assert result.exit_code == 0, result.output
-    exported = [json.loads(line) for line in result.stdout.splitlines()]
-    assert exported == in_window(entries, base)
-
-
-def test_export_resumes_after_an_interruption_exactly_once(loaded, tmp_path):
-    target, base, entries, window = loaded
-    out, cursor = tmp_path / "export.jsonl", tmp_path / "export.cursor"
-    args = ("export", *window, "--page-size", "5", "--out", str(out), "--cursor", str(cursor))
-    first = cli(target.env, *args, "--max-pages", "3")
-    assert first.exit_code == 0, first.output
-    assert len(out.read_text().splitlines()) == 15
-    # Killed after writing part of the next page but before saving the position: a resume cuts it.
-    with open(out, "a") as handle:
-        handle.write('{"id": "half a page that was never recorded')
-    second = cli(target.env, *args)
-    assert second.exit_code == 0, second.output
-    exported = [json.loads(line) for line in out.read_text().splitlines()]
-    assert exported == in_window(entries, base)
-    again = cli(target.env, *args)
-    assert again.exit_code == 0 and "already complete" in again.stderr
-    assert [json.loads(line) for line in out.read_text().splitlines()] == exported
-
-
-def test_export_csv_and_a_cursor_of_another_export_is_refused(loaded, tmp_path):
-    target, base, entries, window = loaded
-    out, cursor = tmp_path / "export.csv", tmp_path / "c"
-    result = cli(target.env, "export", *window, "--format", "csv", "--out", str(out), "--cursor", str(cursor),
-                 "--page-size", "9")
-    assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert [row["id"] for row in rows] == [e["id"] for e in in_window(entries, base)]
-    assert [row["message"] for row in rows] == [e["message"] for e in in_window(entries, base)]
-    other = cli(target.env, "export", *window, "--severity", "error", "--out", str(tmp_path / "x"), "--cursor", str(cursor))
-    assert other.exit_code == 2 and "another export" in other.stderr
-
-
-def test_export_killed_mid_run_resumes_exactly_once(tmp_path):
-    """A real process killed with SIGKILL (anywhere: mid-page, between a page and its position)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT, run_logsvc
-
-    base = window_start()
-    rng = random.Random(5)
-    entries = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "dateTime": stored_form(base + timedelta(seconds=rng.uniform(0, HOURS * 3600))),
-                "severity": SEVERITIES[index % 3], "message": f"bulk {index}", "source": "test"} for index in range(8000)]
-    path = tmp_path / "bulk.jsonl"
-    path.write_bytes(jsonl(entries))
-    assert run_logsvc("send", "--file", str(path)).returncode == 0
-    out, cursor = tmp_path / "bulk-export.jsonl", tmp_path / "bulk.cursor"
-    args = [sys.executable, "-m", "logsvc", "export", "--since", stored_form(base), "--until",
-            stored_form(base + timedelta(hours=HOURS)), "--page-size", "10", "--out", str(out), "--cursor", str(cursor)]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
-    deadline = time.monotonic() + 60
-    while not (cursor.exists() and json.loads(cursor.read_text() or "{}").get("written", 0) >= 1500):
-        assert proc.poll() is None and time.monotonic() < deadline, "the export ended before it could be killed"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    saved = json.loads(cursor.read_text())
-    assert not saved["done"] and saved["written"] < len(entries)
-    resumed = subprocess.run(args, cwd=ROOT, capture_output=True, env=dict(os.environ), timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
-    exported = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [entry["id"] for entry in exported] == [entry["id"] for entry in in_window(entries, base)]
-    assert json.loads(cursor.read_text())["done"] is True
 
 
 # -- the read handler's modes, directly -----------------------------------------------------------
@@ -432,25 +285,3 @@ def test_dynamodb_counts_warning_and_error_on_the_sparse_index_and_without_it(mo
         store.close()
         delete_table(client, table)
         client.close()
-
-
-def test_export_pages_cut_by_the_service_and_by_the_scan_budget_lose_nothing(loaded, monkeypatch):
-    """Pages shorter than asked for (a Lambda response must fit 6 MB; a DynamoDB read stops at its
-    scan budget, possibly with no entry at all) continue from the position given: nothing is lost."""
-    target, base, entries, window = loaded
-    if target.name == "local":
-        pytest.skip("the local store pages by its index alone")
-    if target.name == "url":
-        from logsvc.handler import paging
-
-        monkeypatch.setattr(paging, "fitting", lambda logs, budget=0: min(3, len(logs)))  # the server's cut
-    else:
-        from logsvc.store.dynamodb import scan
-
-        monkeypatch.setattr(scan, "scan_budget", lambda limit, cap=0: 4)  # 4 items read a page at most
-    result = cli(target.env, "export", *window, "--page-size", "10", "--grep", "disk full")
-    assert result.exit_code == 0, result.output
-    expected = [e for e in in_window(entries, base) if "disk full" in e["message"]]
-    assert [json.loads(line) for line in result.stdout.splitlines()] == expected
-    result = cli(target.env, "export", *window, "--page-size", "10")
-    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [e["id"] for e in in_window(entries, base)]
