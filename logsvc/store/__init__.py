@@ -11,7 +11,9 @@ Every store offers:
     is a `ConflictError` naming the id once.
 ``recent(query) -> Page``
     The newest entries matching ``query``, newest first, and a cursor that `follow` continues
-    from (everything that arrives after this read).
+    from (everything that arrives after this read). A store that bounds what one read examines
+    may stop short of ``query.limit``: the page is then `truncated`, and its `resume` passed as
+    ``Query.before`` continues below what was examined.
 ``follow(cursor, query) -> Page``
     Entries that arrived after ``cursor``, oldest first, each exactly once over a chain of calls,
     and the cursor to continue from. Cursors are opaque strings.
