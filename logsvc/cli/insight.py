@@ -149,7 +149,7 @@ def export(
     from logsvc.cli._export import run_export
 
     if not filters.since:
-        raise UsageError("export needs --since (and --until, default now)", hint="e.g. --since 2026-11-01T00:00:00Z --until 1d")
+        raise UsageError("export needs --since (and --until, default now)", hint="e.g. --since 2026-11-01T00:00:00Z --until 2026-11-02T00:00:00Z")
     run_export(filters, targets, fmt.value, out, cursor_file, page_size, max_pages)
 
 
