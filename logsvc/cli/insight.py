@@ -131,7 +131,8 @@ def stats(
 @shared_options()
 def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl (one JSON entry a line) or csv.")] = ExportFormat.jsonl,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write to this file (default: stdout).", show_default=False, dir_okay=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Write to this file (default: stdout).", show_default=False, dir_okay=False)] = None,
     cursor_file: Annotated[Optional[Path], typer.Option(
         "--cursor", help="Save the position here after every page; run again with it to resume.", show_default=False,
         dir_okay=False)] = None,
@@ -149,7 +150,8 @@ def export(
     from logsvc.cli._export import run_export
 
     if not filters.since:
-        raise UsageError("export needs --since (and --until, default now)", hint="e.g. --since 2026-11-01T00:00:00Z --until 2026-11-02T00:00:00Z")
+        raise UsageError("export needs --since (and --until, default now)",
+                         hint="e.g. --since 2026-11-01T00:00:00Z --until 2026-11-02T00:00:00Z")
     run_export(filters, targets, fmt.value, out, cursor_file, page_size, max_pages)
 
 
