@@ -228,6 +228,7 @@ def test_help_lists_the_insight_commands_in_their_panel():
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     start = next(index for index, line in enumerate(lines) if re.match(r"╭─ Insight ", line))
+    assert start > next(index for index, line in enumerate(lines) if re.match(r"╭─ Entries ", line))
     names = []
     for line in lines[start + 1:]:
         if line.startswith("╰"):

@@ -12,7 +12,7 @@ import typer
 
 from logsvc.cli import ENTRIES, app
 from logsvc.cli.options import Display, Filters, SendOutput, TargetOptions, shared_options
-from logsvc.cli.insight import FailOnOpt, ThresholdOpt, check_fail_on, fail_if
+from logsvc.cli._alert import FailOnOpt, ThresholdOpt, check_fail_on, fail_if
 from logsvc.errors import InvalidInputError, UsageError
 
 

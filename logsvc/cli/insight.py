@@ -1,7 +1,7 @@
 """The insight commands: counts over time (`stats`), a live view (`top`) and `export`.
 
-`--fail-on LEVEL [--threshold N]` (here and on `recent`) turns a count into an exit code
-(`ExitCode.ALERT`) so cron and CI can alert.
+`--fail-on LEVEL [--threshold N]` (here and on `recent`, from `_alert`) turns a count into an
+exit code (`ExitCode.ALERT`) so cron and CI can alert.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from typing import Annotated, Optional
 import typer
 
 from logsvc.cli import app
+from logsvc.cli._alert import FailOnOpt, ThresholdOpt, check_fail_on, fail_if
 from logsvc.cli.options import Color, Filters, TargetOptions, shared_options
-from logsvc.errors import AlertError, UsageError
+from logsvc.errors import UsageError
 
 INSIGHT = "Insight"
-
-FailOnOpt = Annotated[Optional[str], typer.Option(
-    "--fail-on", help="Exit with code 7 when at least --threshold entries of this level or worse are found.",
-    show_default=False)]
-ThresholdOpt = Annotated[int, typer.Option("--threshold", min=1, help="How many entries --fail-on needs.")]
 
 
 class StatsOutput(str, Enum):
@@ -34,30 +30,6 @@ class StatsOutput(str, Enum):
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
-
-
-def fail_if(fail_on: str | None, threshold: int, found: int | None = None, *, entries=None, window: str = "") -> None:
-    """Raise AlertError when `found` (or the entries of `fail_on` or worse) reach `threshold`."""
-    if fail_on is None:
-        return
-    from logsvc.entry import EntryError, at_least, parse_severity
-
-    try:
-        level = parse_severity(fail_on, lenient=True)
-    except EntryError as exc:
-        raise UsageError(f"--fail-on: {exc.problems[0]}") from None
-    if found is None:
-        levels = set(at_least(level))
-        found = sum(1 for entry in entries if entry["severity"] in levels)
-    if found >= threshold:
-        worse = "" if level == "error" else " or worse"
-        raise AlertError(f"{found} {'entry' if found == 1 else 'entries'} at {level}{worse}{window}"
-                         f" (threshold {threshold})")
-
-
-def check_fail_on(fail_on: str | None) -> None:
-    """Refuse a bad --fail-on before reading anything."""
-    fail_if(fail_on, 1 << 62, 0)
 
 
 @app.command(rich_help_panel=INSIGHT)
