@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import ROOT, run_logsvc
-from tests.targets_fixtures import jsonl, stored_form
+from tests.insight_fixtures import moto_endpoint, target  # noqa: F401 - fixtures
+from tests.targets_fixtures import cli, jsonl, stored_form
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed (apt-get install tmux): the screen tests need a terminal")
@@ -192,3 +193,23 @@ def test_export_draws_a_progress_bar_on_a_terminal_and_writes_the_file(panes, tm
     bar = next(line for line in screen.splitlines() if line.startswith("exporting"))
     assert "700 entries" in bar and "━" in bar
     assert [json.loads(line)["message"] for line in out.read_text().splitlines()] == [f"e{n}" for n in range(700)]
+
+
+def test_top_on_every_target_counts_the_last_hour_and_shows_an_entry_sent_while_it_runs(panes, target, tmp_path):
+    import os
+
+    entries = last_hour_entries()
+    path = tmp_path / "hour.jsonl"
+    path.write_bytes(jsonl(entries))
+    assert cli(target.env, "send", "--file", str(path)).exit_code == 0
+    pane = panes(120, 30, python("top", "--interval", "0.3"), {"LOGSVC_HOME": os.environ["LOGSVC_HOME"], **target.env})
+    screen = pane.wait_for("entries/min", timeout=30)
+    assert f"logsvc top  {target.name}" in screen
+    errors = sum(1 for e in entries if e["severity"] == "error")
+    assert next(line for line in screen.splitlines() if line.startswith("error")).split()[-1] == str(errors)
+    sent = cli(target.env, "send", "-s", "error", "arrived while watching")
+    assert sent.exit_code == 0, sent.output
+    screen = pane.wait_for("arrived while watching", timeout=30)
+    assert next(line for line in screen.splitlines() if line.startswith("error")).split()[-1] == str(errors + 1)
+    pane.keys("q")
+    pane.wait_for("EXIT=0", timeout=10)
