@@ -286,3 +286,26 @@ def test_dynamodb_counts_warning_and_error_on_the_sparse_index_and_without_it(mo
         store.close()
         delete_table(client, table)
         client.close()
+
+
+def test_url_target_over_a_dynamodb_service_relays_the_read_budget_refusal(moto_endpoint):
+    """The service counts with its own store: its DynamoDB read budget comes back as a usage error."""
+    from logsvc.serve import LocalServer
+    from logsvc.store.dynamodb import DynamoDBStore, create_table, delete_table
+    from tests.dynamo_fixtures import new_client
+
+    client = new_client(moto_endpoint)
+    table = f"logs-{uuid.uuid4().hex[:12]}"
+    create_table(client, table, shards=2)
+    server = LocalServer(DynamoDBStore(table, client=new_client(moto_endpoint))).start()
+    env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": server.ingest_url, "LOGSVC_READ_URL": server.read_url}
+    try:
+        refused = cli(env, "stats", "--since", "1d", "--by", "1m")  # 1440 buckets x 2 shards x 3
+        assert refused.exit_code == 2, refused.output
+        assert "window too large for the target's read budget" in refused.stderr and "COUNT queries" in refused.stderr
+        answer = json.loads(cli(env, "stats", "--since", "1d", "-o", "json").stdout)
+        assert answer["requests"] == len(answer["buckets"]) * 2 * 3 and answer["total"] == 0
+    finally:
+        server.stop()
+        delete_table(client, table)
+        client.close()
