@@ -41,18 +41,14 @@ def key(entry: dict) -> str:
 def page_after(store, query: Query, after: str | None) -> tuple[list[dict], str | None]:
     """Up to `query.limit` entries matching `query` after position `after`, oldest first, and the
     position to continue from (None: the window is exhausted)."""
+    own = getattr(store, "page_after", None)  # the CLI's url and dynamodb targets (cli/_insight_targets)
+    if own is not None:
+        return own(query, after)
     kind = type(store).__name__
-    if kind == "TranslatedStore":
-        from logsvc.aws import translate
-
-        with translate(store._store.table_name):
-            return page_after(store._store, query, after)
     if kind == "SQLiteStore":
         from logsvc.store.sqlite_stats import page_after as pages
     elif kind == "DynamoDBStore":
         from logsvc.store.dynamodb.insight import page_after as pages
-    elif kind == "FunctionUrlStore":
-        from logsvc.client_insight import page_after as pages
     else:
         raise TypeError(f"no export for {kind}")
     return pages(store, query, after)

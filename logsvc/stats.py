@@ -4,7 +4,7 @@ A window [since, until) is cut into buckets of `width` seconds aligned to the ep
 start on the hour, UTC); `since` is rounded down to a bucket edge so the first bucket is whole,
 and the last bucket ends at `until`. An entry exactly on an edge belongs to the bucket it starts.
 
-Each target counts in its own way (`count`): the local store with one indexed GROUP BY query,
+Each target counts in its own way (`count`): the local store with one GROUP BY query,
 DynamoDB with ``Select=COUNT`` queries per shard over each bucket's key range (no items
 transferred; read units summed from ``ReturnConsumedCapacity``), the url target by asking the
 read handler's ``stats`` mode. A window needing more reads than the target's budget is refused
@@ -113,18 +113,14 @@ def count(store, query: Query, edges: list[str]) -> Counts:
     """Counts per bucket of the entries matching `query` (its since/until are taken from `edges`)."""
     query = Query(limit=1, min_severity=query.min_severity, since=edges[0], until=edges[-1],
                   grep=query.grep, regex=query.regex)
+    own = getattr(store, "count_by_bucket", None)  # the CLI's url and dynamodb targets (cli/_insight_targets)
+    if own is not None:
+        return own(query, edges)
     kind = type(store).__name__
-    if kind == "TranslatedStore":  # the CLI's DynamoDB store: AWS errors become messages with hints
-        from logsvc.aws import translate
-
-        with translate(store._store.table_name):
-            return count(store._store, query, edges)
     if kind == "SQLiteStore":
         from logsvc.store.sqlite_stats import count_by_bucket
     elif kind == "DynamoDBStore":
         from logsvc.store.dynamodb.insight import count_by_bucket
-    elif kind == "FunctionUrlStore":
-        from logsvc.client_insight import count_by_bucket
     else:
         raise TypeError(f"no bucket counting for {kind}")
     return count_by_bucket(store, query, edges)
