@@ -48,7 +48,6 @@ from tests.dynamo_fixtures import (  # noqa: F401 - moto_endpoint is a fixture, 
 IAM_CREDENTIALS = Credentials("AKIDTEST", "secret")
 TARGETS = ("local", "url", "url-iam", "dynamodb")
 REMOTE_TARGETS = ("url", "url-iam", "dynamodb")
-FORBIDDEN = "403: not authorised — check your AWS credentials"
 
 runner = CliRunner()
 

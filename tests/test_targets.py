@@ -18,7 +18,6 @@ import pytest
 from logsvc.errors import ExitCode
 from tests.conftest import run_logsvc
 from tests.targets_fixtures import (  # noqa: F401 - fixtures are used by name
-    FORBIDDEN,
     Target,
     assert_exactly_once,
     cli,
@@ -338,6 +337,21 @@ def test_unreachable_target_spools_then_flush_delivers_exactly_once(remote_targe
 # -- url-iam: credentials -------------------------------------------------------------------------------
 
 
+def test_a_403_without_a_reason_as_aws_sends_it_says_check_the_credentials():
+    """Real Function URLs answer `{"Message": "Forbidden"}` with no reason: then the hint is IAM auth."""
+    import httpx
+
+    from logsvc.client import _raise_for_status
+    from logsvc.errors import StoreError
+
+    request = httpx.Request("POST", "https://abc.lambda-url.eu-west-1.on.aws/")
+    response = httpx.Response(403, json={"Message": "Forbidden"}, request=request)
+    with pytest.raises(StoreError) as raised:
+        _raise_for_status(response)
+    assert raised.value.message == "403: not authorised — check your AWS credentials"
+    assert "auth = iam" in raised.value.hint()
+
+
 @pytest.fixture
 def iam_target(request, tmp_path) -> Target:
     return make_target("url-iam", request, tmp_path)
@@ -345,6 +359,9 @@ def iam_target(request, tmp_path) -> Target:
 
 @pytest.mark.parametrize("who", ["wrong secret", "unsigned"])
 def test_url_iam_refuses_bad_or_missing_signatures_with_exit_4(iam_target, tmp_path, who):
+    # the server's own reason comes through, not a generic "not authorised"
+    FORBIDDEN = "403 from 127.0.0.1:"
+    FORBIDDEN_WHY = "signature does not match" if who == "wrong secret" else "missing Authorization header"
     env = dict(iam_target.env)
     if who == "wrong secret":
         env.update(iam_env(secret="not-the-secret"))
@@ -352,17 +369,17 @@ def test_url_iam_refuses_bad_or_missing_signatures_with_exit_4(iam_target, tmp_p
         env["LOGSVC_AUTH"] = None
     sent = cli(env, "send", "hello")
     assert sent.exit_code == ExitCode.UNAVAILABLE, sent.output
-    assert FORBIDDEN in sent.stderr
+    assert FORBIDDEN in sent.stderr and FORBIDDEN_WHY in sent.stderr
     raw, _ = make_entries(3)
     (tmp_path / "three.jsonl").write_bytes(jsonl(raw))
     bulk = cli(env, "send", "--file", str(tmp_path / "three.jsonl"))
-    assert bulk.exit_code == ExitCode.UNAVAILABLE and FORBIDDEN in bulk.stderr
+    assert bulk.exit_code == ExitCode.UNAVAILABLE and FORBIDDEN_WHY in bulk.stderr
     read = cli(env, "recent")
-    assert read.exit_code == ExitCode.UNAVAILABLE and FORBIDDEN in read.stderr
+    assert read.exit_code == ExitCode.UNAVAILABLE and FORBIDDEN_WHY in read.stderr
     if who == "wrong secret":
         process = run_logsvc("tail", env={k: v for k, v in env.items() if v is not None})
         assert process.returncode == ExitCode.UNAVAILABLE
-        assert FORBIDDEN in process.stderr.decode()
+        assert FORBIDDEN_WHY in process.stderr.decode()
     assert iam_target.stored() == []
     assert spooled_count(iam_target) == 0  # refused is not unreachable: nothing waits for a retry
     good = cli(iam_target.env, "send", "hello")
