@@ -74,7 +74,8 @@ def first_row_on_terminal(cmd: list[str], env: dict, timeout: float = 40.0) -> f
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = {key: value for key, value in env.items() if key not in ("COLUMNS", "LINES")}
+    # The terminal sizes the table, and colours it as an operator's would.
+    env = {key: value for key, value in env.items() if key not in ("COLUMNS", "LINES", "NO_COLOR")}
     started = time.perf_counter()
     process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL)
     os.close(slave)

@@ -58,7 +58,9 @@ class Workspace:
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of every command: our home folder, fake AWS keys, no colour."""
         env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("LOGSVC_", "AWS_")) and key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+               if not key.startswith(("LOGSVC_", "AWS_"))
+               # An installed package has its bytecode cached; compiling it on every run is no user's case.
+               and key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
         env.update(FAKE_AWS, LOGSVC_HOME=str(self.home), PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}",
                    NO_COLOR="1", COLUMNS="120", LINES="40")
         env.update(extra)
