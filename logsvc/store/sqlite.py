@@ -197,33 +197,12 @@ class SQLiteStore:
             stored, replayed = self._insert(conn, entries)
         return PutResult(stored, replayed)
 
-    @contextmanager
-    def bulk(self) -> Iterator["BulkWriter"]:
-        """Stage a stream of chunks, then store them all in one short transaction on leaving the block.
+    def bulk(self):
+        """Stage a stream of chunks, then store them all in one short transaction on leaving the block
+        (see `logsvc.store.sqlite_bulk`)."""
+        from logsvc.store.sqlite_bulk import bulk
 
-        Staging goes to a private temporary database, so the store stays free for other writers
-        however slowly the input arrives; leaving the block by an exception stores nothing.
-        """
-        conn = self._connect()
-        writer = BulkWriter(self, conn)
-        try:
-            conn.execute("ATTACH DATABASE '' AS staging")
-            conn.execute(
-                "CREATE TABLE staging.pending (n INTEGER PRIMARY KEY, id TEXT, date_time TEXT,"
-                " severity TEXT, message TEXT, source TEXT)"
-            )
-        except sqlite3.DatabaseError as exc:
-            raise self._error(exc) from exc
-        try:
-            yield writer
-            writer._merge()
-        except BaseException:
-            _detach_staging(conn)  # quietly: the error on its way out is the one to report
-            raise
-        try:
-            conn.execute("DETACH DATABASE staging")
-        except sqlite3.DatabaseError as exc:
-            raise self._error(exc) from exc
+        return bulk(self)
 
     def _insert(self, conn: sqlite3.Connection, entries: list[dict]) -> tuple[list[str], list[str]]:
         """Insert within the caller's transaction; ConflictError (the caller rolls back) on a clash."""
@@ -308,67 +287,6 @@ class SQLiteStore:
             return conn.execute("SELECT count(*) FROM entries").fetchone()[0]
 
 
-class BulkWriter:
-    """Stages chunks for `SQLiteStore.bulk`; `stored` and `replayed` are known once it merged."""
-
-    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
-        self._store = store
-        self._conn = conn
-        self.stored = 0
-        self.replayed = 0
-
-    def write(self, entries: list[dict]) -> None:
-        try:
-            with self._store._transaction("DEFERRED") as conn:
-                conn.executemany(
-                    "INSERT INTO staging.pending (id, date_time, severity, message, source) VALUES (?, ?, ?, ?, ?)",
-                    [_entry_to_row(entry) for entry in entries],
-                )
-        except sqlite3.DatabaseError as exc:
-            raise self._store._error(exc) from exc
-
-    @staticmethod
-    def _conflicts_within_batch(conn: sqlite3.Connection) -> list[str]:
-        repeated = [row[0] for row in conn.execute(
-            "SELECT id FROM staging.pending GROUP BY id HAVING count(*) > 1")]
-        conflicts = []
-        for entry_id in repeated:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM staging.pending WHERE id = ?", (entry_id,))
-            if len({tuple(row) for row in rows}) > 1:
-                conflicts.append(entry_id)
-        return conflicts
-
-    def _merge(self) -> None:
-        """Move the staged entries into the store: new ids stored, identical ones skipped, conflicts refused."""
-        conn = self._conn
-        try:
-            conn.execute("CREATE INDEX staging.pending_by_id ON pending (id, n)")
-            with self._store._transaction() as conn:
-                conflicts = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT p.id FROM staging.pending p JOIN main.entries e ON e.id = p.id"
-                        " WHERE e.date_time IS NOT p.date_time OR e.severity IS NOT p.severity"
-                        " OR e.message IS NOT p.message OR e.source IS NOT p.source LIMIT 100"
-                    )
-                ]
-                conflicts += self._conflicts_within_batch(conn)
-                if conflicts:
-                    raise ConflictError(conflicts)
-                # Ids stored before this merge; an identical repeat within the input counts once.
-                self.replayed = conn.execute(
-                    "SELECT count(DISTINCT p.id) FROM staging.pending p JOIN main.entries e ON e.id = p.id"
-                ).fetchone()[0]
-                # Conflicts are ruled out, so every id clash left is an identical replay: ignore it.
-                cursor = conn.execute(
-                    f"INSERT OR IGNORE INTO main.entries ({_COLUMNS}) SELECT {_COLUMNS}"
-                    " FROM staging.pending ORDER BY n"
-                )
-                self.stored = cursor.rowcount
-        except sqlite3.DatabaseError as exc:
-            raise self._store._error(exc) from exc
-
-
 def _disk_full(exc: BaseException) -> bool:
     """SQLITE_FULL (the disk, or max_page_count), or ENOSPC from the file system."""
     import errno
@@ -390,14 +308,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
     try:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass
-
-
-def _detach_staging(conn: sqlite3.Connection) -> None:
-    _rollback(conn)
-    try:
-        conn.execute("DETACH DATABASE staging")
     except sqlite3.Error:
         pass
 
@@ -446,4 +356,4 @@ def _parse_cursor(cursor: str) -> int:
     return int(digits)
 
 
-__all__ = ["SQLiteStore", "BulkWriter", "SCHEMA", "FIELDS"]
+__all__ = ["SQLiteStore", "SCHEMA", "FIELDS"]
