@@ -29,6 +29,7 @@ from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, Store
 # shard counts disagreeing), which retrying and spooling cannot mend; a Lambda crash is a 502.
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 MAX_CURSOR_CHARS = 16384  # the read handler accepts no longer cursor, and URLs stay far below limits
+MAX_REGEX_SCAN = 10_000  # entries one `recent --regex` call scans here before saying where to go on
 
 
 class FunctionUrlStore:
@@ -95,7 +96,8 @@ class FunctionUrlStore:
             truncated = bool(answer.get("truncated")) and isinstance(answer.get("before"), str)
             return Page(answer.get("logs", []), answer.get("cursor", ""), truncated=truncated,
                         scanned=answer.get("scanned"), resume=answer["before"] if truncated else None)
-        return Page(self._regex_matches(query, answer), answer.get("cursor", ""))
+        matches, scanned, resume = self._regex_matches(query, answer)
+        return Page(matches, answer.get("cursor", ""), truncated=resume is not None, scanned=scanned, resume=resume)
 
     def follow(self, cursor: str, query: Query) -> Page:
         if len(cursor) > MAX_CURSOR_CHARS:  # httpx would fail on the URL with an unexpected InvalidURL
@@ -111,24 +113,30 @@ class FunctionUrlStore:
             logs = [entry for entry in logs if query.regex.search(entry.get("message", ""))]
         return Page(logs, answer.get("cursor", cursor))
 
-    def _regex_matches(self, query: Query, answer: dict) -> list[dict]:
-        """The newest `limit` entries matching the regex, which the service cannot apply.
+    def _regex_matches(self, query: Query, answer: dict) -> tuple[list[dict], int, str | None]:
+        """The newest `limit` entries matching the regex, which the service cannot apply: (matches,
+        entries scanned, where to continue or None).
 
         Reads pages of up to 1000 backwards in time, each continuing below the last (``before``:
         the service's, when it stopped a page early, else the last entry's position), until
-        enough match or the entries run out.
+        enough match, the entries run out, or `MAX_REGEX_SCAN` entries were scanned: then the
+        position to continue from goes back like a service's truncated page (`reading`).
         """
         from logsvc.store import position
 
         matches: list[dict] = []
+        scanned = 0
         while True:
             logs = answer.get("logs", [])
+            scanned += answer.get("scanned") if isinstance(answer.get("scanned"), int) else len(logs)
             matches.extend(entry for entry in logs if query.regex.search(entry.get("message", "")))
             before = answer.get("before") if answer.get("truncated") else None
             if before is None and len(logs) >= 1000:
                 before = position(logs[-1])
             if len(matches) >= query.limit or not isinstance(before, str):
-                return matches[: query.limit]
+                return matches[: query.limit], scanned, None
+            if scanned >= MAX_REGEX_SCAN:
+                return matches, scanned, before
             older = Query(limit=1000, min_severity=query.min_severity, since=query.since, until=query.until,
                           grep=query.grep, before=before)
             answer = _json(self._request("GET", self._read_url(older)))

@@ -16,6 +16,7 @@ from dynamo_fixtures import dynamo_client, make_store, make_table, moto_endpoint
 from request_accounting import Accounting
 
 from logsvc.entry import normalise
+from logsvc.reading import read_recent
 from logsvc.store import Query
 from logsvc.times import UTC, format_utc
 
@@ -466,3 +467,34 @@ def test_table_commands_say_how_to_add_the_index_and_upgrade_adds_it(cli_env, dy
         assert again.exit_code == 0 and "BySeverity" not in again.stderr
     finally:
         delete_table(dynamo_client, name)
+
+
+def test_a_url_regex_search_is_bounded_like_a_budgeted_read(tmp_path, monkeypatch):
+    import re
+
+    from logsvc import client as client_module
+    from logsvc import reading
+    from logsvc.client import FunctionUrlStore
+    from logsvc.handler import ingest, read
+    from logsvc.serve.server import LocalServer
+    from logsvc.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "regex.db")
+    data = entries(3000)
+    data[0] = normalise({"severity": "info", "message": "needle 7", "dateTime": data[0]["dateTime"]})  # the oldest
+    store.put(data)
+    monkeypatch.setattr(client_module, "MAX_REGEX_SCAN", 1000)  # one call scans one page of 1000...
+    query = Query(limit=5, regex=re.compile(r"needle \d"))
+    with LocalServer(store, ingest_handle=ingest.handle, read_handle=read.handle) as server:
+        url_store = FunctionUrlStore(None, server.read_url)
+        try:
+            first = url_store.recent(query)
+            assert first.entries == [] and first.truncated and first.scanned == 1000 and first.resume
+            found = read_recent(url_store, query)  # ...and the command goes on, within its own bound
+            assert [e["message"] for e in found.entries] == ["needle 7"] and found.resume is None
+            monkeypatch.setattr(reading, "MAX_EXAMINED", 2000)
+            stopped = read_recent(url_store, query)
+            assert stopped.entries == [] and stopped.scanned == 2000 and stopped.resume
+        finally:
+            url_store.close()
+    store.close()
