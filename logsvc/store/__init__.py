@@ -24,6 +24,8 @@ Stdlib only: the Lambda handlers import this module.
 
 from __future__ import annotations
 
+from logsvc.entry import same_content
+
 
 class Query:
     """What to read: at most `limit` entries, of `min_severity` or worse, within [since, until).
@@ -109,6 +111,20 @@ class ConflictError(StoreFailure):
     def __init__(self, ids: list[str]) -> None:
         super().__init__(f"id already exists with different content: {', '.join(ids[:5])}")
         self.ids = ids
+
+
+def unique_by_id(entries: list[dict]) -> dict[str, dict]:
+    """One call's entries by id, in order: an identical repeat is one entry (see ``put`` above);
+    a repeat with other content is a `ConflictError` naming each such id once."""
+    unique: dict[str, dict] = {}
+    conflicts: list[str] = []
+    for entry in entries:
+        earlier = unique.setdefault(entry["id"], entry)
+        if earlier is not entry and not same_content(earlier, entry) and entry["id"] not in conflicts:
+            conflicts.append(entry["id"])
+    if conflicts:
+        raise ConflictError(conflicts)
+    return unique
 
 
 class StoreUnavailable(StoreFailure):

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from logsvc.entry import FIELDS, at_least, same_content
 from logsvc.errors import StoreError, StoreFull
-from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query
+from logsvc.store import BadCursor, ConflictError, Page, PutResult, Query, unique_by_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -206,18 +206,9 @@ class SQLiteStore:
 
     def _insert(self, conn: sqlite3.Connection, entries: list[dict]) -> tuple[list[str], list[str]]:
         """Insert within the caller's transaction; ConflictError (the caller rolls back) on a clash."""
-        unique: dict[str, dict] = {}
+        unique = unique_by_id(entries)  # an identical repeat within the batch is stored and reported once
         replayed: list[str] = []
         conflicts: list[str] = []
-        for entry in entries:
-            earlier = unique.get(entry["id"])
-            if earlier is None:
-                unique[entry["id"]] = entry
-            elif not same_content(earlier, entry) and entry["id"] not in conflicts:
-                conflicts.append(entry["id"])
-            # An identical repeat within the batch is the same entry: stored and reported once.
-        if conflicts:
-            raise ConflictError(conflicts)
         try:
             before_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
             before_changes = conn.total_changes

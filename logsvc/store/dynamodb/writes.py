@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 
 from logsvc.entry import SEVERITIES, same_content
-from logsvc.store import ConflictError, PutResult, StoreUnavailable
+from logsvc.store import ConflictError, PutResult, StoreUnavailable, unique_by_id
 from logsvc.store.dynamodb.retries import _error_code
 from logsvc.store.dynamodb.schema import (
     _DATE,
@@ -85,22 +85,12 @@ class _Writes:
         raise ConflictError([entry["id"]])
 
     def _put_batch(self, entries: list[dict], deadline: float) -> PutResult:
-        unique: dict[str, dict] = {}
-        conflicts: list[str] = []
-        for entry in entries:
-            earlier = unique.get(entry["id"])
-            if earlier is None:
-                unique[entry["id"]] = entry
-            elif not same_content(earlier, entry) and entry["id"] not in conflicts:
-                conflicts.append(entry["id"])
-        if conflicts:
-            raise ConflictError(conflicts)
-
+        unique = unique_by_id(entries)
         try:
             existing = self._batch_get(list(unique), deadline)
         except StoreUnavailable as exc:
             raise _progress(exc, stored=[], pending=list(unique))
-        replayed = []
+        replayed, conflicts = [], []
         for entry_id, entry in unique.items():
             if entry_id in existing:
                 found = existing[entry_id]
