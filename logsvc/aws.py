@@ -13,8 +13,36 @@ from logsvc.store import StoreMisconfigured, StoreUnavailable
 
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 _BAD_CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId",
-                    "SignatureDoesNotMatch", "MissingAuthenticationToken"}
+                    "SignatureDoesNotMatch", "MissingAuthenticationToken", "AuthFailure"}
 _DENIED = {"AccessDeniedException", "AccessDenied"}
+
+
+def setup_error(exc: Exception) -> LogsvcError | None:
+    """The error for a problem with the AWS set-up itself (region, credentials, profile, SSO), which
+    every AWS command shares; None for other exceptions."""
+    from botocore import exceptions as boto
+
+    if isinstance(exc, boto.NoRegionError):
+        return UsageError("no AWS region is configured",
+                          hint="set AWS_REGION, `logsvc config set region REGION`, or pass --region")
+    if isinstance(exc, (boto.NoCredentialsError, boto.PartialCredentialsError)):
+        return StoreError("no AWS credentials found", hint="run `aws configure` or `aws sso login`, or set AWS_PROFILE")
+    if isinstance(exc, boto.ProfileNotFound):
+        return UsageError(str(exc), hint="see `aws configure list-profiles`")
+    if isinstance(exc, (boto.SSOTokenLoadError, boto.UnauthorizedSSOTokenError, boto.TokenRetrievalError)):
+        return StoreError(f"the AWS SSO session is missing or expired ({exc})", hint="run `aws sso login`")
+    return None
+
+
+def credentials_refused(code: str) -> LogsvcError | None:
+    """The error for an AWS error code saying the credentials are expired or not accepted."""
+    if code in _EXPIRED:
+        return StoreError(f"the AWS credentials have expired ({code})",
+                          hint="refresh them: `aws sso login`, or new keys in AWS_PROFILE")
+    if code in _BAD_CREDENTIALS:
+        return StoreError(f"AWS rejected the credentials ({code})",
+                          hint="check AWS_PROFILE / AWS_ACCESS_KEY_ID and that they belong to this account")
+    return None
 
 
 def dynamodb_client(settings, policy=None):
@@ -47,16 +75,9 @@ def translate(table: str | None = None) -> Iterator[None]:
         if isinstance(exc.__cause__, boto.ClientError):
             raise _client_error(exc.__cause__, table) from None
         raise StoreError(str(exc)) from None
-    except boto.NoRegionError:
-        raise UsageError("no AWS region is configured",
-                         hint="set AWS_REGION, `logsvc config set region REGION`, or pass --region") from None
-    except (boto.NoCredentialsError, boto.PartialCredentialsError):
-        raise StoreError("no AWS credentials found",
-                         hint="run `aws configure` or `aws sso login`, or set AWS_PROFILE") from None
-    except boto.ProfileNotFound as exc:
-        raise UsageError(str(exc), hint="see `aws configure list-profiles`") from None
-    except (boto.SSOTokenLoadError, boto.UnauthorizedSSOTokenError, boto.TokenRetrievalError) as exc:
-        raise StoreError(f"the AWS SSO session is missing or expired ({exc})", hint="run `aws sso login`") from None
+    except (boto.NoRegionError, boto.NoCredentialsError, boto.PartialCredentialsError, boto.ProfileNotFound,
+            boto.SSOTokenLoadError, boto.UnauthorizedSSOTokenError, boto.TokenRetrievalError) as exc:
+        raise setup_error(exc) from None
     except boto.SSLError as exc:
         raise StoreError(f"TLS error talking to AWS: {exc}",
                          hint="check the endpoint URL and AWS_CA_BUNDLE") from None
@@ -69,12 +90,9 @@ def translate(table: str | None = None) -> Iterator[None]:
 def _client_error(exc, table: str | None) -> LogsvcError:
     error = exc.response.get("Error", {})
     code, message = error.get("Code", ""), error.get("Message", "")
-    if code in _EXPIRED:
-        return StoreError(f"the AWS credentials have expired ({code})",
-                          hint="refresh them: `aws sso login`, or new keys in AWS_PROFILE")
-    if code in _BAD_CREDENTIALS:
-        return StoreError(f"AWS rejected the credentials ({code})",
-                          hint="check AWS_PROFILE / AWS_ACCESS_KEY_ID and that they belong to this account")
+    refused = credentials_refused(code)
+    if refused is not None:
+        return refused
     if code in _DENIED:
         return StoreError(f"access denied: {message}",
                           hint="the identity needs dynamodb:PutItem/BatchWriteItem/Query/GetItem on the table and its index")

@@ -11,11 +11,9 @@ import re
 from contextlib import contextmanager
 from typing import Iterator
 
+from logsvc.aws import credentials_refused, setup_error
 from logsvc.errors import LogsvcError, StoreError, UsageError
 
-_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
-_BAD_CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId",
-                    "SignatureDoesNotMatch", "MissingAuthenticationToken", "AuthFailure"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 # "User: arn:... is not authorized to perform: cloudformation:CreateChangeSet on resource: ..."
 _ACTION_IN_MESSAGE = re.compile(r"perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
@@ -67,16 +65,9 @@ def translate(service: str | None = None) -> Iterator[None]:
 
     try:
         yield
-    except boto.NoRegionError:
-        raise UsageError("no AWS region is configured",
-                         hint="set AWS_REGION, `logsvc config set region REGION`, or pass --region") from None
-    except (boto.NoCredentialsError, boto.PartialCredentialsError):
-        raise StoreError("no AWS credentials found",
-                         hint="run `aws configure` or `aws sso login`, or set AWS_PROFILE") from None
-    except boto.ProfileNotFound as exc:
-        raise UsageError(str(exc), hint="see `aws configure list-profiles`") from None
-    except (boto.SSOTokenLoadError, boto.UnauthorizedSSOTokenError, boto.TokenRetrievalError) as exc:
-        raise StoreError(f"the AWS SSO session is missing or expired ({exc})", hint="run `aws sso login`") from None
+    except (boto.NoRegionError, boto.NoCredentialsError, boto.PartialCredentialsError, boto.ProfileNotFound,
+            boto.SSOTokenLoadError, boto.UnauthorizedSSOTokenError, boto.TokenRetrievalError) as exc:
+        raise setup_error(exc) from None
     except (boto.EndpointConnectionError, boto.ConnectTimeoutError, boto.ReadTimeoutError) as exc:
         raise StoreError(f"cannot reach AWS: {exc}", hint="check the network and the region") from None
     except boto.ClientError as exc:
@@ -86,12 +77,9 @@ def translate(service: str | None = None) -> Iterator[None]:
 def client_error(exc, service: str | None = None) -> LogsvcError:
     error = exc.response.get("Error", {})
     code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-    if code in _EXPIRED:
-        return StoreError(f"the AWS credentials have expired ({code})",
-                          hint="refresh them: `aws sso login`, or new keys in AWS_PROFILE")
-    if code in _BAD_CREDENTIALS:
-        return StoreError(f"AWS rejected the credentials ({code})",
-                          hint="check AWS_PROFILE / AWS_ACCESS_KEY_ID and that they belong to this account")
+    refused = credentials_refused(code)
+    if refused is not None:
+        return refused
     if code in _DENIED or code == "403":
         action = _denied_action(exc, message, service)
         return StoreError(f"access denied: the identity may not call {action}",
