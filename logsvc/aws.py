@@ -121,5 +121,13 @@ class TranslatedStore:
         with translate(self._store.table_name):
             return self._store.follow(cursor, query)
 
+    def count_by_bucket(self, query, edges):
+        with translate(self._store.table_name):
+            return self._store.count_by_bucket(query, edges)
+
+    def page_after(self, query, after):
+        with translate(self._store.table_name):
+            return self._store.page_after(query, after)
+
     def close(self) -> None:
         self._store.close()

@@ -59,6 +59,18 @@ class FunctionUrlStore:
             follow_redirects=False,
         )
 
+    # Insight: the read URL's `mode=stats` and `mode=export` (`logsvc.client_insight`).
+
+    def count_by_bucket(self, query, edges):
+        from logsvc.client_insight import count_by_bucket
+
+        return count_by_bucket(self, query, edges)
+
+    def page_after(self, query, after):
+        from logsvc.client_insight import page_after
+
+        return page_after(self, query, after)
+
     def close(self) -> None:
         self._client.close()
 

@@ -41,17 +41,7 @@ def key(entry: dict) -> str:
 def page_after(store, query: Query, after: str | None) -> tuple[list[dict], str | None]:
     """Up to `query.limit` entries matching `query` after position `after`, oldest first, and the
     position to continue from (None: the window is exhausted)."""
-    own = getattr(store, "page_after", None)  # the CLI's url and dynamodb targets (cli/_insight_targets)
-    if own is not None:
-        return own(query, after)
-    kind = type(store).__name__
-    if kind == "SQLiteStore":
-        from logsvc.store.sqlite_stats import page_after as pages
-    elif kind == "DynamoDBStore":
-        from logsvc.store.dynamodb.insight import page_after as pages
-    else:
-        raise TypeError(f"no export for {kind}")
-    return pages(store, query, after)
+    return store.page_after(query, after)
 
 
 def pages(store, query: Query, after: str | None) -> Iterator[tuple[list[dict], str | None, bool]]:

@@ -113,17 +113,7 @@ def count(store, query: Query, edges: list[str]) -> Counts:
     """Counts per bucket of the entries matching `query` (its since/until are taken from `edges`)."""
     query = Query(limit=1, min_severity=query.min_severity, since=edges[0], until=edges[-1],
                   grep=query.grep, regex=query.regex)
-    own = getattr(store, "count_by_bucket", None)  # the CLI's url and dynamodb targets (cli/_insight_targets)
-    if own is not None:
-        return own(query, edges)
-    kind = type(store).__name__
-    if kind == "SQLiteStore":
-        from logsvc.store.sqlite_stats import count_by_bucket
-    elif kind == "DynamoDBStore":
-        from logsvc.store.dynamodb.insight import count_by_bucket
-    else:
-        raise TypeError(f"no bucket counting for {kind}")
-    return count_by_bucket(store, query, edges)
+    return store.count_by_bucket(query, edges)
 
 
 def bucket_index(edges: list[str], date_time: str) -> int | None:

@@ -14,7 +14,7 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
                max_pages: int | None) -> None:
     from logsvc import export
     from logsvc.output import notice
-    from logsvc.cli._insight_targets import open_insight_store
+    from logsvc.targets import open_store
     from logsvc.times import format_utc, now_utc
 
     query = filters.query(page_size)
@@ -42,7 +42,7 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
     resuming = position.window.get("started", False)
     position.window["started"] = True
     stream = _open_output(out, position, resuming=resuming)
-    backend = open_insight_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         with _progress(query.since, query.until, position.written) as advance:
             if not resuming:

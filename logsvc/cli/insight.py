@@ -53,7 +53,7 @@ def stats(
     from datetime import datetime, timedelta
 
     from logsvc import stats as counting
-    from logsvc.cli._insight_targets import open_insight_store
+    from logsvc.targets import open_store
     from logsvc.times import TimeFormatError, now_utc, parse_duration
 
     check_fail_on(fail_on)
@@ -73,7 +73,7 @@ def stats(
         raise UsageError(f"window too large for the target's read budget: {exc}", hint=budget_hint) from None
     except ValueError as exc:
         raise UsageError(f"--by/--since/--until: {exc}") from None
-    backend = open_insight_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         counts = counting.count(backend, query, edges)
     except counting.ReadBudgetExceeded as exc:
@@ -142,11 +142,11 @@ def top(
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UsageError("top needs a terminal (stdout and stdin are not both one)",
                          hint="to stream entries into a pipe or file, use `logsvc tail -f`")
-    from logsvc.cli._insight_targets import open_insight_store
+    from logsvc.targets import open_store
     from logsvc.top import run_top
 
     settings = targets.settings()
-    backend = open_insight_store(settings)
+    backend = open_store(settings, reading=True)
     try:
         run_top(backend, interval=interval, utc=utc, title=settings["target"])
     finally:

@@ -17,6 +17,10 @@ Every store offers:
 ``follow(cursor, query) -> Page``
     Entries that arrived after ``cursor``, oldest first, each exactly once over a chain of calls,
     and the cursor to continue from. Cursors are opaque strings.
+``count_by_bucket(query, edges) -> Counts`` and ``page_after(query, after)``
+    For `logsvc stats` and `logsvc export` (`logsvc.stats`, `logsvc.export`): counts per time
+    bucket, and entries oldest first after a position. Each store keeps their code in a module
+    of its own, imported when first used.
 ``close()``
 
 Stdlib only: the Lambda handlers import this module.

@@ -277,6 +277,18 @@ class SQLiteStore:
         with self._transaction("DEFERRED") as conn:
             return conn.execute("SELECT count(*) FROM entries").fetchone()[0]
 
+    # Insight (`logsvc stats`, `logsvc export`), kept in their own module.
+
+    def count_by_bucket(self, query: Query, edges: list[str]):
+        from logsvc.store.sqlite_stats import count_by_bucket
+
+        return count_by_bucket(self, query, edges)
+
+    def page_after(self, query: Query, after: str | None) -> tuple[list[dict], str | None]:
+        from logsvc.store.sqlite_stats import page_after
+
+        return page_after(self, query, after)
+
 
 def _disk_full(exc: BaseException) -> bool:
     """SQLITE_FULL (the disk, or max_page_count), or ENOSPC from the file system."""

@@ -105,6 +105,18 @@ class DynamoDBStore(_Reads, _Scans, _Writes, _Retries):
         if close is not None:
             close()
 
+    # Insight (`logsvc stats`, `logsvc export`), kept in their own module.
+
+    def count_by_bucket(self, query, edges: list[str]):
+        from logsvc.store.dynamodb.insight import count_by_bucket
+
+        return count_by_bucket(self, query, edges)
+
+    def page_after(self, query, after: str | None) -> tuple[list[dict], str | None]:
+        from logsvc.store.dynamodb.insight import page_after
+
+        return page_after(self, query, after)
+
     def check(self) -> None:
         """Read the settings item once: StoreMisconfigured now if the table is missing or denied.
 
