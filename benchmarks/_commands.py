@@ -25,11 +25,32 @@ sys.stdout.write("".join(f"{r[1]} {r[2]} {r[3]}\\n" for r in rows))
 """
 
 
+# What storing one entry costs below logsvc: open the store in WAL mode, insert, commit, close
+# (the close checkpoints the WAL into the file and syncs it, as every `send` does).
+STORE_ONE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=NORMAL")
+conn.execute("CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, date_time TEXT)")
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO entries (id, date_time) VALUES (lower(hex(randomblob(16))), '2026-01-01')")
+conn.execute("COMMIT")
+conn.close()
+"""
+
+
 def startup(ws: Workspace, rounds: int) -> dict:
-    """`logsvc send x` on the local default, beside importing Typer alone and the bare interpreter."""
+    """`logsvc send x` on the local default, beside importing Typer alone and the bare interpreter.
+
+    Context: the same start-up without the write (`recent -o jsonl -n 1`), and the write alone in
+    a bare sqlite3 script, so the two parts of what `send` adds to Typer show apart.
+    """
     times = compare({
         "logsvc send x (local)": [ws.logsvc, "send", "x"],
         'python -c "import typer"': [ws.python, "-c", "import typer"],
+        "logsvc recent -o jsonl -n 1 (no write)": [ws.logsvc, "recent", "-o", "jsonl", "-n", "1"],
+        "python: one sqlite3 WAL insert (the write alone)": [ws.python, "-c", STORE_ONE, str(ws.root / "one.db")],
         "python -c pass": [ws.python, "-c", "pass"],
     }, ws.env(), rounds=rounds, per_round=3)
     return {"times": times, "ratio": median(times["logsvc send x (local)"]) / median(times['python -c "import typer"'])}
