@@ -31,7 +31,6 @@ from logsvc.serve.app import (
     NOT_FOUND_MESSAGE,
     FunctionUrlApp,
     Handle,
-    build_app,
     default_handler_threads,
 )
 from logsvc.serve.events import BadHandlerResponse, build_event, http_response, is_text_content_type, query_parameters
@@ -60,7 +59,6 @@ __all__ = [
     "FunctionUrlApp",
     "Handle",
     "LocalServer",
-    "build_app",
     "build_event",
     "default_handler_threads",
     "http_response",

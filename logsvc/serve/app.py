@@ -73,7 +73,12 @@ class _ClientGone(Exception):
 
 
 class FunctionUrlApp:
-    """ASGI app: HTTP request -> Function URL event -> handler -> HTTP response."""
+    """ASGI app: HTTP request -> Function URL event -> handler -> HTTP response, on /ingest and /read.
+
+    `auth`: None (``AuthType: NONE``), ``"iam"`` (SigV4 with the credentials botocore finds) or
+    a `logsvc.sigv4.SigV4Verifier`. `handler_threads`: None picks `default_handler_threads`,
+    0 runs handlers in the event loop. Call ``close()`` on the app when done with it.
+    """
 
     def __init__(
         self,
@@ -254,35 +259,6 @@ class FunctionUrlApp:
         await _send_json(
             send, 413, {"errors": [f"request body is larger than {self.max_body_bytes} bytes"]}, close=True
         )
-
-
-def build_app(
-    ingest_handle: Handle,
-    read_handle: Handle,
-    store: Any,
-    *,
-    auth: Any = None,
-    handler_threads: int | None = None,
-    max_body_bytes: int = MAX_BODY_BYTES,
-    body_timeout: float = BODY_TIMEOUT_SECONDS,
-    max_in_flight: int = MAX_REQUESTS_IN_FLIGHT,
-) -> FunctionUrlApp:
-    """The ASGI app serving /ingest and /read with the given handlers and store.
-
-    `auth`: None (``AuthType: NONE``), ``"iam"`` (SigV4 with the credentials botocore finds) or
-    a `logsvc.sigv4.SigV4Verifier`. `handler_threads`: None picks `default_handler_threads`,
-    0 runs handlers in the event loop. Call ``close()`` on the app when done with it.
-    """
-    return FunctionUrlApp(
-        ingest_handle,
-        read_handle,
-        store,
-        auth=auth,
-        handler_threads=handler_threads,
-        max_body_bytes=max_body_bytes,
-        body_timeout=body_timeout,
-        max_in_flight=max_in_flight,
-    )
 
 
 def _verifier(auth: Any) -> Any:

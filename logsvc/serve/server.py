@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from logsvc.serve.app import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT, Handle, build_app
+from logsvc.serve.app import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT, FunctionUrlApp, Handle
 from logsvc.serve.hosts import HostPolicy
 from logsvc.serve.protocol import HEAD_TIMEOUT_SECONDS, MAX_CONNECTIONS, MAX_HEAD_BYTES, _guarded_protocol
 
@@ -100,7 +100,7 @@ class LocalServer:
             read_handle = read_handle or default_read
         self.host = host
         self.port = port
-        self.app = build_app(
+        self.app = FunctionUrlApp(
             ingest_handle,
             read_handle,
             store,
