@@ -52,6 +52,16 @@ def machine() -> str:
         except (OSError, IndexError, subprocess.TimeoutExpired, TypeError):
             tools.append(f"{tool}: not installed")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    from benchmarks._run import ROOT
+
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=30).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "logsvc"], capture_output=True,
+                                 text=True, timeout=30).stdout.splitlines()
+        tools.append(f"logsvc at {commit}" + (f" with {len(changed)} uncommitted file(s) in logsvc/" if changed else ""))
+    except OSError:
+        pass
     return (f"{platform.system()} {platform.release()}, {cpu}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}; {', '.join(versions)}; "
             f"{'; '.join(tools)}. Load average at the end: {load}. "
