@@ -6,6 +6,7 @@ sees: the change table (stdout), progress and events (stderr, live with Rich on 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from enum import Enum
@@ -14,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from logsvc.cli import SERVICE, app
-from logsvc.cli.options import ProfileOpt
+from logsvc.cli.options import ProfileOpt, shared_options
 from logsvc.errors import ExitCode, LogsvcError, UsageError
 
 
@@ -46,9 +47,29 @@ def _settings(profile: str | None, **flags):
     return resolve({key: None if value is None else str(value) for key, value in flags.items()}, profile=profile)
 
 
-def _parameter_flags(auth, shards, retention_days, reserved_concurrency) -> dict:
-    return {"auth": auth.value if auth else None, "shards": shards, "retention_days": retention_days,
-            "reserved_concurrency": reserved_concurrency}
+@dataclasses.dataclass(frozen=True)
+class StackChoice:
+    """The stack and its template parameters, shared by deploy and diff; unset ones come from the
+    profile, else keep the stack's current values."""
+
+    stack: StackOpt = None
+    auth: Annotated[Optional[Auth], typer.Option(
+        "--auth", help="Function URL auth: iam (SigV4, the default) or none (public).", show_default=False)] = None
+    shards: Annotated[Optional[int], typer.Option(
+        "--shards", min=1, max=100, help="Index shards (may grow, never shrink; default 1).", show_default=False)] = None
+    retention_days: Annotated[Optional[int], typer.Option(
+        "--retention-days", min=0, help="Days until an entry expires; 0 keeps them (default 30).", show_default=False)] = None
+    reserved_concurrency: Annotated[Optional[int], typer.Option(
+        "--reserved-concurrency", min=0, help="Reserved concurrency per function, a cost cap; 0 unreserved (default).",
+        show_default=False)] = None
+    bucket: BucketOpt = None
+    region: RegionOpt = None
+    profile: ProfileOpt = None
+
+    def settings(self):
+        return _settings(self.profile, stack=self.stack, bucket=self.bucket, region=self.region,
+                         auth=self.auth.value if self.auth else None, shards=self.shards,
+                         retention_days=self.retention_days, reserved_concurrency=self.reserved_concurrency)
 
 
 def _console():
@@ -65,25 +86,19 @@ def _say(message: str) -> None:
 
 
 @app.command(rich_help_panel=SERVICE)
+@shared_options()
 def deploy(
-    stack: StackOpt = None,
-    auth: Annotated[Optional[Auth], typer.Option("--auth", help="Function URL auth: iam (SigV4, the default) or none (public).", show_default=False)] = None,
-    shards: Annotated[Optional[int], typer.Option("--shards", min=1, max=100, help="Index shards (may grow, never shrink; default 1).", show_default=False)] = None,
-    retention_days: Annotated[Optional[int], typer.Option("--retention-days", min=0, help="Days until an entry expires; 0 keeps them (default 30).", show_default=False)] = None,
-    reserved_concurrency: Annotated[Optional[int], typer.Option("--reserved-concurrency", min=0, help="Reserved concurrency per function, a cost cap; 0 unreserved (default).", show_default=False)] = None,
-    bucket: BucketOpt = None,
     yes: YesOpt = False,
     smoke: Annotated[bool, typer.Option("--smoke", help="Then send a canary entry and read it back through the URLs.")] = False,
-    region: RegionOpt = None,
-    profile: ProfileOpt = None,
+    *,
+    choice: StackChoice,
 ) -> None:
     """Deploy the service (functions, URLs, table, alarms) with a CloudFormation change set, and point the profile at it."""
     from logsvc.deploy import plan
     from logsvc.deploy import stack as stacks
     from logsvc.deploy.template import template_text
 
-    settings = _settings(profile, stack=stack, bucket=bucket, region=region,
-                         **_parameter_flags(auth, shards, retention_days, reserved_concurrency))
+    settings = choice.settings()
     _need_confirmation_channel(yes, "deploy")
     prepared = plan.prepare(settings, upload=True)
     where = f"s3://{prepared.bucket}/{prepared.built.key}"
@@ -113,7 +128,7 @@ def deploy(
                 _print_failures(failed)
                 raise
     outputs = stacks.outputs(final)
-    new = plan.profile_settings(outputs, prepared.stack_name, bucket)
+    new = plan.profile_settings(outputs, prepared.stack_name, choice.bucket)
     plan.record_shards(prepared.clients, new["table"], int(prepared.values["IndexShards"]))
     name, path = _write_profile(settings.profile, new)
     _say(f"stack {prepared.stack_name} is ready; profile {name} ({path}) now sends to it:")
@@ -144,25 +159,18 @@ def _write_profile(profile: str, values: dict[str, str]):
 
 
 @app.command(rich_help_panel=SERVICE)
+@shared_options()
 def diff(
-    stack: StackOpt = None,
-    auth: Annotated[Optional[Auth], typer.Option("--auth", help="Function URL auth to compare: iam or none.", show_default=False)] = None,
-    shards: Annotated[Optional[int], typer.Option("--shards", min=1, max=100, help="Index shards to compare.", show_default=False)] = None,
-    retention_days: Annotated[Optional[int], typer.Option("--retention-days", min=0, help="Entry retention to compare.", show_default=False)] = None,
-    reserved_concurrency: Annotated[Optional[int], typer.Option("--reserved-concurrency", min=0, help="Reserved concurrency to compare.", show_default=False)] = None,
-    bucket: BucketOpt = None,
     output: Annotated[DiffOutput, typer.Option("--output", "-o", help="table, json or markdown (for a pull-request comment).")] = DiffOutput.table,
-    region: RegionOpt = None,
-    profile: ProfileOpt = None,
+    *,
+    choice: StackChoice,
 ) -> None:
     """Show what `logsvc deploy` would change, and change nothing. Exit 0: no changes; 6: changes."""
     from logsvc.deploy import plan
     from logsvc.deploy import stack as stacks
     from logsvc.deploy.template import template_text
 
-    settings = _settings(profile, stack=stack, bucket=bucket, region=region,
-                         **_parameter_flags(auth, shards, retention_days, reserved_concurrency))
-    prepared = plan.prepare(settings, upload=False)
+    prepared = plan.prepare(choice.settings(), upload=False)
     cfn = prepared.clients.cloudformation
     change_set = stacks.create_change_set(cfn, prepared.current, prepared.stack_name, template_text(), prepared.values)
     if change_set is None:

@@ -138,11 +138,10 @@ class Filters:
                      grep=None if self.regex else self.grep, regex=pattern)
 
 
-GROUPS = (TargetOptions, Display, Filters)
 
 
 def shared_options(omit: tuple[str, ...] = ()):
-    """Expand each parameter typed with an option group into the group's options.
+    """Expand each parameter typed with an option group (a dataclass of options) into its options.
 
     `omit` names options a command does without (e.g. flush has no --store); they keep their
     default. The function is called with one object per group. Typer reads `__signature__`, so
@@ -154,7 +153,7 @@ def shared_options(omit: tuple[str, ...] = ()):
         params: list[inspect.Parameter] = []
         groups: dict[str, tuple[type, list[str]]] = {}
         for param in signature.parameters.values():
-            if param.annotation not in GROUPS:
+            if not (isinstance(param.annotation, type) and dataclasses.is_dataclass(param.annotation)):
                 params.append(param)
                 continue
             hints = typing.get_type_hints(param.annotation, include_extras=True)
