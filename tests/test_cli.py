@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from logsvc.cli import app
 from logsvc.errors import ExitCode
 from tests.conftest import ROOT, run_logsvc
+from tests.targets_fixtures import procs  # noqa: F401 - a fixture, used by name
 
 runner = CliRunner()
 
@@ -285,11 +286,24 @@ def test_end_to_end_quick_start_in_subprocesses():
     assert b"disk almost full" in shown.stdout and b"ERROR" in shown.stdout
 
 
-def test_follow_sees_every_entry_from_another_process_exactly_once_in_order():
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "logsvc", "tail", "-f", "-n", "0", "--interval", "0.05", "-o", "jsonl",
-         "--max-entries", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
-    time.sleep(1.0)  # let it take its starting cursor
+def start_follower(procs, *args: str):
+    """`tail -f -n 1` after a marker entry: printing the marker shows it has its starting cursor.
+
+    The follower prints the newest past entry only once `recent` has returned it with the cursor
+    it then follows, so whatever is sent after the marker line appears is after that cursor.
+    Waiting for the line (with a deadline) replaces guessing how long start-up takes.
+    """
+    marker = f"marker {uuid.uuid4()}"
+    assert run_logsvc("send", marker).returncode == 0
+    # PYTHONUNBUFFERED unset: the lines must come through the pipe because logsvc flushes them.
+    follower = procs({"PYTHONUNBUFFERED": None}, "tail", "-f", "-n", "1", "--interval", "0.05", "-o", "jsonl", *args)
+    follower.wait_for(lambda: len(follower.out) >= 1, 60, "the follower to print the marker")
+    assert json.loads(follower.out[0])["message"] == marker
+    return follower
+
+
+def test_follow_sees_every_entry_from_another_process_exactly_once_in_order(procs):
+    follower = start_follower(procs, "--max-entries", "60")
     writers = [
         subprocess.Popen([sys.executable, "-m", "logsvc", "send", "-", "--lines"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
@@ -298,29 +312,23 @@ def test_follow_sees_every_entry_from_another_process_exactly_once_in_order():
     for n, writer in enumerate(writers):
         writer.communicate("".join(f"w{n}-{i:02d}\n" for i in range(20)).encode(), timeout=60)
         assert writer.returncode == 0
-    out, err = follower.communicate(timeout=60)
-    assert follower.returncode == 0, err
-    messages = [json.loads(line)["message"] for line in out.decode().splitlines()]
+    assert follower.wait(60) == 0, follower.err
+    messages = [entry["message"] for entry in follower.entries()[1:]]  # after the marker
     assert len(messages) == 60 and len(set(messages)) == 60
     for n in range(3):
         mine = [m for m in messages if m.startswith(f"w{n}-")]
         assert mine == sorted(mine)  # each writer's entries in the order it wrote them
 
 
-def test_follow_jsonl_is_flushed_line_by_line_into_a_pipe():
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "logsvc", "tail", "-f", "-n", "0", "--interval", "0.05", "-o", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
-    try:
-        time.sleep(1.0)
-        assert run_logsvc("send", "first").returncode == 0
-        line = follower.stdout.readline()  # would block forever if the line sat in a buffer
-        assert json.loads(line)["message"] == "first"
-    finally:
-        follower.send_signal(2)  # Ctrl-C
-        out, err = follower.communicate(timeout=30)
-    assert follower.returncode == ExitCode.INTERRUPTED
-    assert b"Traceback" not in err
+def test_follow_jsonl_is_flushed_line_by_line_into_a_pipe(procs):
+    follower = start_follower(procs)  # the marker line already came through the pipe on its own
+    assert run_logsvc("send", "first").returncode == 0
+    # A line held in a buffer would never come while the follower runs: the deadline bounds a failure.
+    follower.wait_for(lambda: len(follower.out) >= 2, 60, "the followed line")
+    assert json.loads(follower.out[1])["message"] == "first"
+    follower.interrupt()  # Ctrl-C
+    assert follower.wait(30) == ExitCode.INTERRUPTED
+    assert not any("Traceback" in line for line in follower.err)
 
 
 def test_a_bug_is_one_line_naming_it_and_debug_shows_the_traceback(monkeypatch):
