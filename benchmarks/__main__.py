@@ -75,7 +75,8 @@ def main() -> None:
 
             section("startup", lambda: _commands.startup(ws, plan["startup"]))
             section("recent", lambda: _commands.recent_by_size(ws, stores, plan["recent"]), "recent_size")
-            section("table", lambda: _commands.table_vs_jsonl(ws, big, plan["table"], max(plan["sizes"]),
+            # 100,000: the most `recent -n` takes.
+            section("table", lambda: _commands.table_vs_jsonl(ws, big, plan["table"], min(max(plan["sizes"]), 100_000),
                                                               plan["first_rows"]))
             if shutil.which("aws") or _report_aws_missing(results):
                 section("dynamodb", lambda: _commands.dynamodb_vs_aws(ws, endpoint, table, plan["dynamodb"]))
