@@ -17,7 +17,14 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from logsvc.sigv4 import Credentials, SignatureError, SigV4Verifier, sign_request
+from logsvc.sigv4 import (
+    Credentials,
+    SignatureError,
+    SigV4Verifier,
+    canonical_query,
+    default_credentials,
+    sign_request,
+)
 
 KEY = Credentials("AKIDVERIFYTEST", "verify-test-secret")
 TEMPORARY_KEY = Credentials("ASIAVERIFYTEST", "temporary-verify-secret", "the-session-token")
@@ -106,13 +113,13 @@ class Request:
             f"Signature={self.signature()}"
         )
 
-    def verify(self, verifier: SigV4Verifier | None = None, *, now: float = NOW):
+    def verify(self, verifier: SigV4Verifier | None = None, *, now: float = NOW, host_ok=None):
         verifier = verifier or SigV4Verifier([KEY, TEMPORARY_KEY], account_id=ACCOUNT)
         headers = [*self.sent_first, *self.headers, *self.sent, ("authorization", self.authorization())]
         body = self.body if self.sent_body is None else self.sent_body
         path = self.path if self.sent_path is None else self.sent_path
         query = self.query if self.sent_query is None else self.sent_query
-        return verifier.verify(self.method, path, query, headers, body, now=now)
+        return verifier.verify(self.method, path, query, headers, body, now=now, host_ok=host_ok)
 
 
 VALID = Request()
@@ -366,3 +373,105 @@ def test_a_malformed_x_amz_date_is_refused(amz_date, reason):
 def test_a_verifier_needs_credentials():
     with pytest.raises(ValueError):
         SigV4Verifier([])
+
+
+# -- the host the request was signed for ------------------------------------------------------------
+
+
+def test_host_ok_accepts_a_request_signed_for_this_server():
+    verifier = SigV4Verifier(KEY)
+    assert VALID.verify(verifier, host_ok=lambda host: host == "127.0.0.1:8080").access_key == KEY.access_key
+
+
+def test_host_ok_refuses_a_request_signed_for_another_host():
+    with pytest.raises(SignatureError) as refused:
+        VALID.verify(SigV4Verifier(KEY), host_ok=lambda host: host == "localhost:8080")
+    assert str(refused.value) == "the request is signed for host '127.0.0.1:8080', not for this server"
+
+
+def test_host_ok_checks_every_host_header():
+    # Both values signed: the signature is valid, but one names another server.
+    request = replace(VALID, headers=(("host", "evil.example"), *VALID.headers))
+    assert request.verify().access_key == KEY.access_key
+    with pytest.raises(SignatureError, match="not for this server"):
+        request.verify(SigV4Verifier(KEY), host_ok=lambda host: host == "127.0.0.1:8080")
+
+
+# -- signing: canonical query, host header, credentials ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, canonical",
+    [
+        ("", ""),
+        ("b=2&a=1", "a=1&b=2"),
+        ("a=2&a=1", "a=1&a=2"),  # same key: sorted by value
+        ("a=x+y", "a=x%20y"),  # '+' is a space
+        ("a=%7e&b=~", "a=~&b=~"),  # unreserved characters are never escaped
+        ("k=%ff", "k=%FF"),  # escapes that are not UTF-8 survive, upper-cased
+        ("q=a/b?c", "q=a%2Fb%3Fc"),  # reserved characters are escaped
+        ("&&a=1&&", "a=1"),  # empty segments carry nothing
+        ("flag", "flag="),  # a key without a value
+        ("a%20b=1", "a%20b=1"),
+    ],
+)
+def test_canonical_query(raw, canonical):
+    assert canonical_query(raw) == canonical
+
+
+def _signed(url: str, headers: dict | None = None, credentials: Credentials = KEY) -> dict:
+    return sign_request("POST", url, headers or {}, BODY, credentials, "eu-west-1", now=NOW)
+
+
+@pytest.mark.parametrize(
+    "url, host",
+    [
+        ("http://127.0.0.1:8080/ingest", "127.0.0.1:8080"),
+        ("http://127.0.0.1:80/ingest", "127.0.0.1"),  # a scheme's default port is left out
+        ("https://example.com:443/ingest", "example.com"),
+        ("https://example.com:80/ingest", "example.com:80"),
+        ("http://[::1]:8080/ingest", "[::1]:8080"),
+        ("http://[::1]/ingest", "[::1]"),
+    ],
+)
+def test_sign_request_signs_the_host_as_a_client_sends_it(url, host):
+    headers = _signed(url)
+    assert headers["host"] == host
+    verified = SigV4Verifier(KEY).verify("POST", "/ingest", "", list(headers.items()), BODY, now=NOW)
+    assert verified.access_key == KEY.access_key
+
+
+def test_sign_request_signs_the_given_headers_and_x_amz_date_not_date():
+    headers = _signed("http://127.0.0.1:8080/ingest", {"Content-Type": "application/json",
+                                                       "Date": "Sat, 14 Mar 2026 10:11:12 GMT"})
+    assert "date" not in headers
+    assert headers["x-amz-date"] == AMZ_DATE
+    assert "SignedHeaders=content-type;host;x-amz-date," in headers["authorization"]
+    scope = f"{KEY.access_key}/20260314/eu-west-1/lambda/aws4_request"
+    assert headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={scope}, ")
+
+
+def test_sign_request_with_temporary_credentials_sends_and_signs_the_token():
+    headers = _signed("http://127.0.0.1:8080/ingest", credentials=TEMPORARY_KEY)
+    assert headers["x-amz-security-token"] == TEMPORARY_KEY.token
+    assert "x-amz-security-token" in headers["authorization"].split("SignedHeaders=")[1].split(",")[0]
+    verified = SigV4Verifier(TEMPORARY_KEY).verify("POST", "/ingest", "", list(headers.items()), BODY, now=NOW)
+    assert verified.access_key == TEMPORARY_KEY.access_key
+
+
+def test_sign_request_accepts_a_text_body_and_no_headers():
+    headers = sign_request("POST", "http://127.0.0.1:8080/ingest", None, BODY.decode(), KEY, "eu-west-1", now=NOW)
+    assert headers == _signed("http://127.0.0.1:8080/ingest")
+
+
+def test_default_credentials_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    assert default_credentials() == Credentials("AKIDFROMENV", "env-secret", "env-token")
+
+
+def test_no_credentials_anywhere_is_a_signature_error():
+    # The isolated test environment has no AWS variables, profile files or instance metadata.
+    with pytest.raises(SignatureError, match="no AWS credentials found"):
+        default_credentials()
