@@ -26,7 +26,7 @@ QUICK = {"sizes": (1_000, 100_000), "startup": 4, "recent": 3, "table": 2, "firs
          "idle": (100_000, 5.0), "stats": 2}
 FULL = {"sizes": (1_000, 100_000, 1_000_000), "startup": 10, "recent": 5, "table": 4, "first_rows": 3,
         "bulk_local": (1_000_000, 3), "bulk_url": 100_000, "bulk_dynamodb": 10_000, "serve": 10.0, "dynamodb": 8,
-        "url": 4, "tail": 20, "idle": (1_000_000, 10.0), "stats": 4}
+        "url": 4, "tail": 15, "idle": (1_000_000, 10.0), "stats": 4}
 
 
 def main() -> None:
