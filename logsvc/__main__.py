@@ -9,9 +9,9 @@ import sys
 
 def main() -> None:
     try:
-        from logsvc.cli import app
+        from logsvc.cli import main as run
 
-        app()
+        run()
     except KeyboardInterrupt:
         sys.exit(130)
 

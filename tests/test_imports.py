@@ -56,3 +56,32 @@ def test_local_table_output_imports_rich_only():
 def test_url_target_imports_httpx_but_not_rich_or_boto3(served):
     assert heavy_imports(["send", "x"], served) == {"httpx"}
     assert heavy_imports(["recent", "-o", "json"], served) == {"httpx"}
+
+
+def imported_modules(args: list[str], env: dict) -> set[str]:
+    """Every module `logsvc ARGS` imported, run in a fresh interpreter as the console script runs."""
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['logsvc', *{args!r}]\n"
+        "try:\n    runpy.run_module('logsvc', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('MODULES:' + ','.join(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("MODULES:")
+    return set(line[len("MODULES:"):].split(","))
+
+
+def test_local_send_imports_no_delivery_spool_or_hashing(tmp_path):
+    """A local send never spools: the spool, the delivery loop and hashlib (OpenSSL) stay unloaded."""
+    loaded = imported_modules(["send", "x"], {"LOGSVC_HOME": str(tmp_path)})
+    assert "logsvc.store.sqlite" in loaded  # it did store the entry
+    assert not loaded & {"logsvc.delivery", "logsvc.spool", "hashlib", "_hashlib", "logsvc.client", "logsvc.aws",
+                         "logsvc.output", "tempfile"}, sorted(loaded & {"logsvc.delivery", "logsvc.spool", "hashlib"})
+
+
+def test_remote_send_still_spools_through_delivery(served):
+    assert "logsvc.delivery" in imported_modules(["send", "x"], served)

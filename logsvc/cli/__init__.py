@@ -137,7 +137,32 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    _app_for(sys.argv[1:])()
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app`, or a copy holding only the command that `args` name, when they plainly name one.
+
+    Before running any command, Typer turns every registered command's signature into Click
+    parameters: a sixth of a local `send`'s start-up, for commands that will not run. Only a
+    top-level command named right away (after --debug at most) is singled out; help, a typo or
+    a group get the whole app, so that their listings and suggestions stay whole.
+    """
+    from typer.main import get_command_name
+
+    at = 1 if args[:1] == ["--debug"] else 0
+    if len(args) <= at or args[at].startswith("-"):
+        return app
+    found = [info for info in app.registered_commands
+             if (info.name or get_command_name(info.callback.__name__)) == args[at]]
+    if len(found) != 1:
+        return app
+    import copy
+
+    single = copy.copy(app)
+    single.registered_commands = found
+    single.registered_groups = []
+    return single
 
 
 # Registration: each module adds its commands to `app` (they import only typer and stdlib up front);

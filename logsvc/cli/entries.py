@@ -63,13 +63,17 @@ def send(
         entry = normalise(raw, lenient_severity=True)
     except EntryError as exc:
         raise InvalidInputError("; ".join(exc.problems)) from None
-    from logsvc import delivery
     from logsvc.targets import open_store
 
     settings = targets.settings()
     backend = open_store(settings)
     try:
-        delivery.put(backend, [entry], delivery.spool_for(settings))
+        if settings["target"] == "local":
+            backend.put([entry])  # the local store has no spool (`delivery.spool_for`): no import of it
+        else:
+            from logsvc import delivery
+
+            delivery.put(backend, [entry], delivery.spool_for(settings))
     finally:
         backend.close()
     if output is SendOutput.json:

@@ -140,6 +140,12 @@ class Filters:
 
 
 
+@functools.lru_cache(maxsize=None)
+def _group_hints(group: type) -> dict:
+    """A group's annotations, evaluated once: every command wearing the group needs them."""
+    return typing.get_type_hints(group, include_extras=True)
+
+
 def shared_options(omit: tuple[str, ...] = ()):
     """Expand each parameter typed with an option group (a dataclass of options) into its options.
 
@@ -156,7 +162,7 @@ def shared_options(omit: tuple[str, ...] = ()):
             if not (isinstance(param.annotation, type) and dataclasses.is_dataclass(param.annotation)):
                 params.append(param)
                 continue
-            hints = typing.get_type_hints(param.annotation, include_extras=True)
+            hints = _group_hints(param.annotation)
             names = [f.name for f in dataclasses.fields(param.annotation) if f.name not in omit]
             groups[param.name] = (param.annotation, names)
             params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[name],
