@@ -130,7 +130,10 @@ class Renderer:
     def entries(self, entries: list[dict]) -> None:
         """A finished list: a table, one JSON array, JSON lines or raw lines."""
         if self.output == "table":
-            self._table(entries)
+            from logsvc.tabular import draw
+
+            if not entries or not draw(self, entries):  # row by row; Rich lays out only what it must
+                self._table(entries)
         elif self.output == "json":
             self.stream.write(to_json(entries, indent=2) + "\n")
         else:
