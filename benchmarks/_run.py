@@ -161,10 +161,19 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def timed(cmd: list[str], env: dict, *, stdin=None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run, its output discarded; raises if it fails."""
+    """Wall seconds and peak RSS (KiB) of one run, its output discarded; raises if it fails.
+
+    The peak comes from GNU time where installed: a child's own ru_maxrss starts at the size of
+    the process that started it (Linux counts the pre-exec memory), which here holds a moto server.
+    """
     from benchmarks._timing import run_once
 
-    return run_once(cmd, env, stdin)
+    gnu_time = Path("/usr/bin/time")
+    if not gnu_time.exists():
+        return run_once(cmd, env, stdin)
+    with tempfile.NamedTemporaryFile(suffix=".txt") as report:
+        wall, _ = run_once([str(gnu_time), "-f", "%M", "-o", report.name, *cmd], env, stdin)
+        return wall, int(Path(report.name).read_text().split()[-1])
 
 
 # -- servers ---------------------------------------------------------------------------------------
