@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logsvc.output import Renderer
+from logsvc.output import Renderer, _clock
 from logsvc.tabular import draw
 
 WORDS = st.sampled_from(["disk", "full", "é", "日本語", "tab\there", "x" * 70, "", "  ", "[bold]no[/bold]",
@@ -55,3 +56,10 @@ def test_a_usual_terminal_gets_the_rows_and_a_narrow_one_the_whole_table(monkeyp
     whole, rows, drawn = both(entries, 120, "never", True, monkeypatch)
     assert drawn and rows == whole and "hello" in rows
     assert both(entries, 20, "never", True, monkeypatch)[2] is False
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from([None, timezone.utc, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(-timedelta(hours=3, seconds=17))])))
+def test_the_clock_shown_is_strftimes_to_the_millisecond(instant):
+    assert _clock(instant) == instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
