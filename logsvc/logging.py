@@ -59,7 +59,8 @@ class LogsvcHandler(logging.Handler):
                  auth: str | None = None, source: str | None = None, profile: str | None = None,
                  queue_size: int = 10_000, batch_entries: int = MAX_BATCH_ENTRIES,
                  batch_bytes: int = MAX_BODY_BYTES, linger: float = 0.2, timeout: float = 5.0) -> None:
-        super().__init__(level)
+        # logging.Handler.__init__ registers the handler for logging.shutdown at exit, so it comes
+        # after every check: a handler refused here must not be flushed, half-built, at exit.
         from logsvc.config import resolve
         from logsvc.delivery import spool_for
 
@@ -84,6 +85,11 @@ class LogsvcHandler(logging.Handler):
         self.timeout = timeout
         self.spool = spool_for(self._settings)  # None for the local target, which needs none
         self._store = self._open()  # here, so that a bad configuration fails now, not in the thread
+        try:
+            super().__init__(level)
+        except BaseException:  # a bad level: close what was opened for it
+            self._store.close()
+            raise
         self._fresh_state()
         _register(self)
 

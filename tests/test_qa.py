@@ -1,0 +1,39 @@
+"""Found by using logsvc as a new operator and a hostile client would: each test a bug fixed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT, run_logsvc
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=60, cwd=ROOT)
+
+
+_DICT_CONFIG = """
+import logging.config, sys
+logging.config.dictConfig({  # uncaught, as in an application: the traceback keeps the handler alive
+    "version": 1,
+    "handlers": {"logsvc": {"class": "logsvc.logging.LogsvcHandler", "ingest_url": sys.argv[1],
+                            "auth": sys.argv[2], "level": sys.argv[3]}},
+    "root": {"level": "INFO", "handlers": ["logsvc"]},
+})
+"""
+
+
+def test_a_handler_refused_by_dictconfig_leaves_nothing_to_fail_at_exit():
+    # A bad URL, auth or level is a ValueError from dictConfig; the half-built handler used to stay
+    # registered with logging, whose shutdown then raised AttributeError ('no attribute timeout').
+    for args, reason in [(("notaurl", "none", "INFO"), "is not a URL"),
+                         (("http://127.0.0.1:9/", "bogus", "INFO"), "auth 'bogus'"),
+                         (("http://127.0.0.1:9/", "none", "LOUD"), "LOUD")]:
+        result = _python(_DICT_CONFIG, *args)
+        assert result.returncode == 1
+        assert "ValueError: Unable to configure handler 'logsvc'" in result.stderr
+        assert reason in result.stderr
+        assert "Exception ignored" not in result.stderr, result.stderr
+        assert "AttributeError" not in result.stderr
