@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -37,3 +38,18 @@ def test_a_handler_refused_by_dictconfig_leaves_nothing_to_fail_at_exit():
         assert reason in result.stderr
         assert "Exception ignored" not in result.stderr, result.stderr
         assert "AttributeError" not in result.stderr
+
+
+def test_config_show_keeps_its_columns_aligned_for_long_keys_and_values(tmp_path):
+    # `ingest_alarm_threshold` and friends are longer than the 13 characters the key column had,
+    # and a store path can be longer than 50: every row used to shift by the difference.
+    long_store = tmp_path / ("a-rather-long-folder-name-for-the-store" * 2) / "logs.db"
+    assert run_logsvc("config", "set", "store", str(long_store)).returncode == 0
+    assert run_logsvc("config", "set", "ingest_alarm_threshold", "500").returncode == 0
+    shown = run_logsvc("config", "show")
+    assert shown.returncode == 0, shown.stderr
+    rows = shown.stdout.decode().splitlines()[1:]
+    # Columns are separated by two spaces or more; a cell (`profile default`) has single spaces.
+    starts = {tuple(m.start() for m in re.finditer(r"\S+(?: \S+)*", row)) for row in rows}
+    assert len(starts) == 1 and len(next(iter(starts))) == 3, rows
+    assert any(row.split()[:2] == ["store", str(long_store)] for row in rows)

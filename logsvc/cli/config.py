@@ -24,11 +24,17 @@ def config_show(profile: ProfileOpt = None) -> None:
 
     settings = resolve(profile=profile)
     sys.stdout.write(f"profile {settings.profile} ({config_path()})\n")
+    rows = []
     for key in SETTINGS:
         value = settings[key] if settings[key] is not None else "-"
         if key == "store" and settings[key] is None:
             value = f"{settings.store_path()}"
-        sys.stdout.write(f"{key:<13} {value:<50} {settings.origins[key]}\n")
+        rows.append((key, f"{value}", settings.origins[key]))
+    # Columns as wide as their longest cell, so a long key or path does not push its row askew.
+    key_width = max(len(key) for key, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    for key, value, origin in rows:
+        sys.stdout.write(f"{key:<{key_width}}  {value:<{value_width}}  {origin}\n")
 
 
 def _profile_name(data: dict, profile: str | None) -> str:
