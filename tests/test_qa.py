@@ -53,3 +53,16 @@ def test_config_show_keeps_its_columns_aligned_for_long_keys_and_values(tmp_path
     starts = {tuple(m.start() for m in re.finditer(r"\S+(?: \S+)*", row)) for row in rows}
     assert len(starts) == 1 and len(next(iter(starts))) == 3, rows
     assert any(row.split()[:2] == ["store", str(long_store)] for row in rows)
+
+
+def test_threshold_without_fail_on_is_a_usage_error_not_a_silent_pass():
+    # `--threshold 10` alone counted nothing and exited 0: a cron alert that can never fire.
+    assert run_logsvc("send", "-s", "error", "disk full").returncode == 0
+    for command in ("recent", "stats"):
+        alone = run_logsvc(command, "--threshold", "1")
+        assert alone.returncode == 2, (command, alone.stderr)
+        assert alone.stderr.decode().splitlines()[0] == "error: --threshold goes with --fail-on"
+        assert alone.stdout == b""  # refused before reading anything
+        assert run_logsvc(command, "--fail-on", "error", "--threshold", "1").returncode == 7
+        assert run_logsvc(command, "--fail-on", "error").returncode == 7  # the default threshold is 1
+        assert run_logsvc(command, "--fail-on", "error", "--threshold", "2").returncode == 0

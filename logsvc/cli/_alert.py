@@ -15,13 +15,17 @@ from logsvc.errors import AlertError, UsageError
 FailOnOpt = Annotated[Optional[str], typer.Option(
     "--fail-on", help="Exit with code 7 when at least --threshold entries of this level or worse are found.",
     show_default=False)]
-ThresholdOpt = Annotated[int, typer.Option("--threshold", min=1, help="How many entries --fail-on needs.")]
+# None when not given, so that a --threshold without --fail-on can be refused (default 1).
+ThresholdOpt = Annotated[Optional[int], typer.Option(
+    "--threshold", min=1, help="How many entries --fail-on needs (default 1).", show_default=False)]
 
 
-def fail_if(fail_on: str | None, threshold: int, found: int | None = None, *, entries=None, window: str = "") -> None:
-    """Raise AlertError when `found` (or the entries of `fail_on` or worse) reach `threshold`."""
+def fail_if(fail_on: str | None, threshold: int | None, found: int | None = None, *, entries=None,
+            window: str = "") -> None:
+    """Raise AlertError when `found` (or the entries of `fail_on` or worse) reach `threshold` (1 if None)."""
     if fail_on is None:
         return
+    threshold = 1 if threshold is None else threshold
     from logsvc.entry import EntryError, at_least, parse_severity
 
     try:
@@ -37,6 +41,9 @@ def fail_if(fail_on: str | None, threshold: int, found: int | None = None, *, en
                          f" (threshold {threshold})")
 
 
-def check_fail_on(fail_on: str | None) -> None:
-    """Refuse a bad --fail-on before reading anything."""
+def check_fail_on(fail_on: str | None, threshold: int | None = None) -> None:
+    """Refuse a bad --fail-on, or a --threshold without one, before reading anything."""
+    if fail_on is None and threshold is not None:
+        # Nothing would be counted: a cron job's alert would silently never fire.
+        raise UsageError("--threshold goes with --fail-on", hint="e.g. --fail-on error --threshold 10")
     fail_if(fail_on, 1 << 62, 0)

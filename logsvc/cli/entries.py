@@ -98,7 +98,7 @@ def _hostname() -> str:
 def recent(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100000, help="How many entries at most.")] = 100,
     fail_on: FailOnOpt = None,
-    threshold: ThresholdOpt = 1,
+    threshold: ThresholdOpt = None,
     before: Annotated[Optional[str], typer.Option("--before", help="Continue a search below this position (from a 'stopped early' note).", show_default=False)] = None,
     *,
     filters: Filters,
@@ -113,7 +113,7 @@ def recent(
     from logsvc.cli import _continue
     from logsvc.targets import open_store
 
-    check_fail_on(fail_on)
+    check_fail_on(fail_on, threshold)
     query = filters.query(limit)
     query.before = _continue.check_before(before)
     backend = open_store(targets.settings(), reading=True)

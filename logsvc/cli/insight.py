@@ -40,7 +40,7 @@ def stats(
     utc: Annotated[bool, typer.Option("--utc/--local", help="Label buckets in UTC or in local time.")] = False,
     color: Annotated[Color, typer.Option("--color", help="Colour: auto (terminal, honours NO_COLOR), always, never.")] = Color.auto,
     fail_on: FailOnOpt = None,
-    threshold: ThresholdOpt = 1,
+    threshold: ThresholdOpt = None,
     *,
     filters: Filters,
     targets: TargetOptions,
@@ -56,7 +56,7 @@ def stats(
     from logsvc.targets import open_store
     from logsvc.times import TimeFormatError, now_utc, parse_duration
 
-    check_fail_on(fail_on)
+    check_fail_on(fail_on, threshold)
     query = filters.query(1)
     try:
         width = parse_duration(by)
