@@ -91,10 +91,37 @@ def load_file(path: Path | None = None) -> dict:
     import tomllib
 
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"the config file {path} is not valid TOML: {exc}",
                          hint="fix it by hand, or move it aside and use `logsvc config set`") from exc
+    _check_shape(data, path)
+    return data
+
+
+def _check_shape(data: dict, path: Path) -> None:
+    """Refuse a hand-edited file that is TOML but not a config, rather than fail on it later."""
+    profiles = data.get("profiles", {})
+    if not isinstance(data.get("current", ""), str):
+        problem = "`current` is not a profile name"
+    elif not isinstance(profiles, dict) or not all(isinstance(t, dict) for t in profiles.values()):
+        problem = "`profiles` is not a set of [profiles.NAME] tables"
+    else:
+        return
+    raise UsageError(f"the config file {path}: {problem}",
+                     hint='fix it by hand: current = "NAME", then a [profiles.NAME] table per profile')
+
+
+def _check_profile(data: dict, name: str) -> None:
+    """A hand-edited profile's typo must not be ignored: its default would apply instead, e.g.
+    entries stored locally rather than sent to the profile's target."""
+    if name != "default" and name == data.get("current") and name not in data.get("profiles", {}):
+        raise UsageError(f"the current profile {name!r} (config file {config_path()}) does not exist",
+                         hint="`logsvc config use NAME` with a profile from `logsvc config list`")
+    unknown = [key for key in data.get("profiles", {}).get(name, {}) if key not in SETTINGS]
+    if unknown:
+        raise UsageError(f"profile {name!r} (config file {config_path()}) has an unknown setting {unknown[0]!r}",
+                         hint=f"`logsvc config unset {unknown[0]}`, or fix its name: {', '.join(SETTINGS)}")
 
 
 def save_file(data: dict, path: Path | None = None) -> Path:
@@ -137,6 +164,7 @@ def resolve(flags: dict[str, str | None] | None = None, *, profile: str | None =
     profiles = data.get("profiles", {})
     if (profile or os.environ.get("LOGSVC_PROFILE")) and name not in profiles and name != "default":
         raise UsageError(f"no profile named {name!r}", hint="see `logsvc config list`")
+    _check_profile(data, name)
     table = profiles.get(name, {})
     values: dict[str, str | None] = {}
     origins: dict[str, str] = {}

@@ -66,3 +66,36 @@ def test_threshold_without_fail_on_is_a_usage_error_not_a_silent_pass():
         assert run_logsvc(command, "--fail-on", "error", "--threshold", "1").returncode == 7
         assert run_logsvc(command, "--fail-on", "error").returncode == 7  # the default threshold is 1
         assert run_logsvc(command, "--fail-on", "error", "--threshold", "2").returncode == 0
+
+
+def _config_file(text: str) -> None:
+    from logsvc.config import config_path
+
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text(text)
+
+
+def test_a_hand_edited_config_that_is_toml_but_not_a_config_is_a_usage_error():
+    # These were "unexpected AttributeError/TypeError" (exit 1, "please report it").
+    for text in ("profiles = 3\n", "[profiles]\ndefault = 3\n", "current = 5\n"):
+        _config_file(text)
+        result = run_logsvc("recent")
+        assert result.returncode == 2, (text, result.stderr)
+        assert result.stderr.decode().startswith("error: the config file "), result.stderr
+        assert b"unexpected" not in result.stderr
+
+
+def test_a_misspelt_setting_or_current_profile_is_refused_not_replaced_by_the_default():
+    # `targte = "url"` used to be ignored: the entry went to the local store, exit 0.
+    _config_file('current = "prod"\n[profiles.prod]\ntargte = "url"\n')
+    result = run_logsvc("send", "meant for prod")
+    assert result.returncode == 2
+    assert "unknown setting 'targte'" in result.stderr.decode()
+    assert run_logsvc("config", "unset", "targte").returncode == 0  # the hint's way out
+    # A `current` naming no profile used to resolve silently to all defaults.
+    _config_file('current = "prdo"\n[profiles.prod]\ntarget = "url"\n')
+    result = run_logsvc("send", "meant for prod")
+    assert result.returncode == 2
+    assert "the current profile 'prdo'" in result.stderr.decode()
+    assert run_logsvc("config", "use", "prod").returncode == 0  # the hint's way out still works
+    assert run_logsvc("recent", "--target", "local", "-o", "json").stdout == b"[]\n"  # nothing stored locally
