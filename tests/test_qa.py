@@ -99,3 +99,18 @@ def test_a_misspelt_setting_or_current_profile_is_refused_not_replaced_by_the_de
     assert "the current profile 'prdo'" in result.stderr.decode()
     assert run_logsvc("config", "use", "prod").returncode == 0  # the hint's way out still works
     assert run_logsvc("recent", "--target", "local", "-o", "json").stdout == b"[]\n"  # nothing stored locally
+
+
+def test_export_into_a_missing_folder_is_a_usage_error_before_anything_is_written(tmp_path):
+    # Both were "unexpected FileNotFoundError" (exit 1); the --cursor case after creating --out.
+    assert run_logsvc("send", "one entry").returncode == 0
+    missing = tmp_path / "no-such-folder"
+    out = tmp_path / "out.jsonl"
+    for args, flag in [(["--out", str(missing / "x.jsonl")], "--out"),
+                       (["--out", str(out), "--cursor", str(missing / "x.cursor")], "--cursor")]:
+        result = run_logsvc("export", "--since", "1h", *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.decode().startswith(f"error: {flag} {missing}"), result.stderr
+        assert not out.exists()
+    result = run_logsvc("export", "--since", "1h", "--out", str(out), "--cursor", str(tmp_path / "x.cursor"))
+    assert result.returncode == 0 and out.read_text().count("\n") == 1

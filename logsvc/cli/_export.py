@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import nullcontext
 from datetime import datetime
@@ -17,6 +18,9 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
     from logsvc.targets import open_store
     from logsvc.times import format_utc, now_utc
 
+    for path, flag in ((out, "--out"), (cursor_file, "--cursor")):
+        if path is not None:
+            _check_writable(path, flag)
     query = filters.query(page_size)
     settings = targets.settings()
     args = {"target": settings["target"], "since": filters.since, "until": filters.until,
@@ -28,6 +32,8 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
             position = export.Position.load(cursor_file)
         except (ValueError, KeyError, TypeError):
             raise UsageError(f"{cursor_file} is not an export cursor", hint="remove it to start the export again") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read the cursor file {cursor_file}: {exc.strerror}") from None
     if position is not None:
         if position.window["args"] != args:
             raise UsageError(f"{cursor_file} belongs to another export (other options or target)",
@@ -71,6 +77,16 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
         backend.close()
         if out is not None:
             stream.close()
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Refuse an --out or --cursor that cannot be written before anything is read or written."""
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{flag} {path}: {folder} {problem}", hint="give a path in an existing folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path} cannot be written", hint="give a path in a folder you can write")
 
 
 def _open_output(out: Path | None, position, *, resuming: bool):
