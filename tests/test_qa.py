@@ -114,3 +114,11 @@ def test_export_into_a_missing_folder_is_a_usage_error_before_anything_is_writte
         assert not out.exists()
     result = run_logsvc("export", "--since", "1h", "--out", str(out), "--cursor", str(tmp_path / "x.cursor"))
     assert result.returncode == 0 and out.read_text().count("\n") == 1
+
+
+def test_serve_auth_iam_without_credentials_exits_4_like_every_other_aws_path():
+    # It was exit 1, which the README keeps for unexpected errors ("please report it").
+    result = run_logsvc("serve", "--port", "0", "--auth", "iam", timeout=30)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.decode().startswith("error: no AWS credentials found")
+    assert result.stdout == b""  # no export lines for a server that never started

@@ -9,7 +9,7 @@ import typer
 
 from logsvc.cli import SERVICE, app
 from logsvc.cli.options import StoreOpt, Target, TargetOptions
-from logsvc.errors import LogsvcError, UsageError
+from logsvc.errors import StoreError, UsageError
 
 
 @app.command(rich_help_panel=SERVICE)
@@ -45,8 +45,8 @@ def serve(
 
         try:
             verifier = SigV4Verifier(default_credentials())
-        except SignatureError as exc:
-            raise LogsvcError(str(exc), hint="serve --auth iam checks signatures against your own AWS credentials") from None
+        except SignatureError as exc:  # no credentials: exit 4, as on every other AWS path
+            raise StoreError(str(exc), hint="serve --auth iam checks signatures against your own AWS credentials") from None
 
     def announce(ingest_url: str, read_url: str) -> None:
         # The first two are the original service's names (for curl); the rest point the CLI here.
