@@ -303,7 +303,27 @@ def _json(response: httpx.Response) -> dict:
                          hint="check that the URL is a logsvc Function URL") from None
     if not isinstance(answer, dict):
         raise StoreError(f"{_host(str(response.url))} answered with unexpected JSON")
+    if "logs" in answer and not (isinstance(answer["logs"], list) and all(map(_is_entry, answer["logs"]))):
+        # A proxy's or another service's JSON must not reach the output, nor crash its rendering.
+        raise StoreError(f"{_host(str(response.url))} answered with entries that are not logsvc entries",
+                         hint="check that the URL is a logsvc Function URL")
     return answer
+
+
+def _is_entry(entry) -> bool:
+    """Whether a read answer's entry has the fields and types every output relies on."""
+    from datetime import datetime
+
+    from logsvc.entry import SEVERITIES
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("dateTime"), str):
+        return False
+    try:
+        aware = datetime.fromisoformat(entry["dateTime"]).tzinfo is not None
+    except ValueError:
+        return False
+    return (aware and isinstance(entry.get("id"), str) and entry.get("severity") in SEVERITIES
+            and isinstance(entry.get("message"), str) and isinstance(entry.get("source", ""), str))
 
 
 def _raise_for_status(response: httpx.Response) -> httpx.Response:

@@ -41,10 +41,14 @@ def count_by_bucket(store: FunctionUrlStore, query: Query, edges: list[str]):
         if "mode" in exc.message:
             raise InvalidInputError(f"{exc.message} (the service predates `logsvc stats`: redeploy it)") from None
         raise
-    counts = Counts.from_dict(answer, levels_of(query.min_severity))
-    if counts.edges != edges:
-        from logsvc.errors import StoreError
+    from logsvc.errors import StoreError
 
+    try:
+        counts = Counts.from_dict(answer, levels_of(query.min_severity))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise StoreError("the service answered with something that is not counts",
+                         hint="check that the read URL is a logsvc Function URL") from None
+    if counts.edges != edges:
         raise StoreError("the service answered with other buckets than asked for")
     return counts
 

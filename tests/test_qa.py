@@ -122,3 +122,65 @@ def test_serve_auth_iam_without_credentials_exits_4_like_every_other_aws_path():
     assert result.returncode == 4, result.stderr
     assert result.stderr.decode().startswith("error: no AWS credentials found")
     assert result.stdout == b""  # no export lines for a server that never started
+
+
+class _FixedJson:
+    """A loopback HTTP server answering every GET with one JSON body: a proxy, or another service."""
+
+    def __init__(self, body: str) -> None:
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                data = outer.body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.body = body
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_GOOD = {"id": "6f1c8a52-3b8e-4e0f-9a51-1d2b3c4d5e6f", "dateTime": "2026-11-28T12:00:00.000000+00:00",
+         "severity": "info", "message": "fine"}
+
+
+def test_the_url_target_refuses_a_read_answer_whose_entries_are_not_entries():
+    # Each was "unexpected KeyError/TypeError/ValueError" (exit 1), or with -o jsonl printed as
+    # if it were an entry: {"bad": 1}, or a string's letters one a line.
+    import json
+
+    bad_logs = [[{"bad": 1}], "nope", [{**_GOOD, "message": 5}], [{**_GOOD, "dateTime": "garbage"}],
+                [{**_GOOD, "severity": "fatal"}], [{**_GOOD, "dateTime": "2026-11-28T12:00:00"}], [7]]
+    server = _FixedJson("")
+    try:
+        env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": server.url, "LOGSVC_READ_URL": server.url}
+        for logs in bad_logs:
+            server.body = json.dumps({"count": 1, "logs": logs, "cursor": "s1", "truncated": False, "next": None})
+            for command in (["recent"], ["recent", "-o", "jsonl"], ["tail"], ["export", "--since", "1h"]):
+                result = run_logsvc(*command, env=env)
+                assert result.returncode == 4, (logs, command, result.stderr)
+                assert b"answered with entries that are not logsvc entries" in result.stderr
+                assert result.stdout == b""
+        server.body = json.dumps({"buckets": 5, "since": "x", "until": "y"})
+        result = run_logsvc("stats", env=env)
+        assert result.returncode == 4 and b"not counts" in result.stderr, result.stderr
+        server.body = json.dumps({"count": 1, "logs": [_GOOD], "cursor": "s1", "truncated": False})
+        result = run_logsvc("recent", "-o", "jsonl", env=env)  # a real entry still passes
+        assert result.returncode == 0 and json.loads(result.stdout) == _GOOD
+    finally:
+        server.close()
