@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from logsvc.entry import FIELDS, at_least, same_content
 from logsvc.errors import StoreError, StoreFull
@@ -59,6 +59,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._autocheckpoint = 4096  # WAL pages a commit may leave before it checkpoints itself
 
     # -- connections -------------------------------------------------------------------------
 
@@ -87,7 +88,7 @@ class SQLiteStore:
             # of WAL instead of SQLite's 4 MiB copies a page once rather than once every few
             # commits (batch writes 1.3x faster at 300,000 entries). Larger intervals write faster
             # still but stall a writer for longer at each checkpoint: p99 of `serve` went 22 -> 43 ms.
-            conn.execute("PRAGMA wal_autocheckpoint=4096")
+            conn.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
             conn.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self._error(exc) from exc
@@ -163,6 +164,42 @@ class SQLiteStore:
             f"cannot open the local store {self.path} ({text})",
             hint="check that the directory exists and is writable, or set LOGSVC_HOME / --store",
         )
+
+    def checkpoint_in_background(self, interval: float = 0.1) -> Callable[[], None]:
+        """Copy the write-ahead log into the file on a thread of its own; returns what stops it.
+
+        For `serve`: a commit crossing the checkpoint threshold copies the log on the committing
+        thread, 40 % of the ingest handler's time under batch load. This thread checkpoints every
+        `interval` (PASSIVE: waiting for no reader or writer); the writers' own threshold becomes a
+        backstop four times higher. WAL with synchronous=NORMAL syncs at checkpoints, now as often.
+        """
+        stopping = threading.Event()
+        self._autocheckpoint = 4 * 4096  # for connections opened from now on
+
+        def checkpoints() -> None:
+            conn = None
+            try:
+                while not stopping.wait(interval):
+                    try:
+                        if conn is None and self.path.is_file():  # the store is made by its first write
+                            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                                                   check_same_thread=False)
+                        if conn is not None:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    except sqlite3.DatabaseError:
+                        pass  # busy or read-only now: the writers' own threshold still holds
+            finally:
+                if conn is not None:
+                    conn.close()
+
+        thread = threading.Thread(target=checkpoints, name="logsvc-checkpoint", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join()
+
+        return stop
 
     def close(self) -> None:
         with self._lock:
