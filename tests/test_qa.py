@@ -184,3 +184,16 @@ def test_the_url_target_refuses_a_read_answer_whose_entries_are_not_entries():
         assert result.returncode == 0 and json.loads(result.stdout) == _GOOD
     finally:
         server.close()
+
+
+def test_version_into_a_reader_that_went_away_exits_0_like_the_commands_do():
+    # `logsvc --version | head -c 0`: click's EPIPE handling made it exit 1.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run([sys.executable, "-m", "logsvc", "--version"], stdout=writer,
+                                stderr=subprocess.PIPE, env=dict(os.environ), timeout=60, cwd=ROOT)
+    finally:
+        os.close(writer)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""

@@ -36,6 +36,9 @@ class _Group(TyperGroup):
             return super().make_context(info_name, args, parent=parent, **extra)
         except click_exceptions.UsageError as exc:
             _usage_error(exc)
+        except BrokenPipeError:  # `--help` or `--version` into `head`: as for a command's output
+            sys.stderr.close()
+            raise typer.Exit(int(ExitCode.OK)) from None
 
     def invoke(self, ctx):
         from logsvc.store import StoreFailure
