@@ -197,3 +197,24 @@ def test_version_into_a_reader_that_went_away_exits_0_like_the_commands_do():
         os.close(writer)
     assert result.returncode == 0, result.stderr
     assert result.stderr == b""
+
+
+def _with_closed(stream_redirect: str, *args: str) -> subprocess.CompletedProcess:
+    import shlex
+
+    command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "logsvc", *args))
+    return subprocess.run(["sh", "-c", f"exec {command} {stream_redirect}"], capture_output=True,
+                          env=dict(os.environ), timeout=60, cwd=ROOT)
+
+
+def test_a_closed_standard_stream_is_not_an_unexpected_error():
+    # Each was "unexpected AttributeError: 'NoneType' object has no attribute ..." and exit 1;
+    # `send x >&-` stored the entry and still said it failed.
+    sent = _with_closed(">&-", "send", "stdout closed")
+    assert sent.returncode == 0, sent.stderr
+    assert run_logsvc("recent", "--grep", "stdout closed", "-o", "jsonl").stdout.count(b"\n") == 1
+    assert _with_closed("2>&-", "recent", "--store", "/nonexistent/logs.db").returncode == 4
+    from_nothing = _with_closed("<&-", "send", "-")
+    assert from_nothing.returncode == 0 and b"stored 0" in from_nothing.stderr
+    asked = _with_closed("<&-", "destroy")  # no stdin: not a terminal to ask on
+    assert asked.returncode == 2 and b"no terminal to ask" in asked.stderr

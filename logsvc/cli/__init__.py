@@ -140,6 +140,12 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
+    # Started with a standard stream closed (`<&-`, `>&-`, some daemons), Python makes it None, and
+    # every read, write or isatty() on it would be an unexpected error: use the null device, so
+    # input is empty, output goes nowhere, no stream is a terminal, and the exit code stays right.
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
     _app_for(sys.argv[1:])()
 
 
