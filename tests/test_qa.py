@@ -218,3 +218,23 @@ def test_a_closed_standard_stream_is_not_an_unexpected_error():
     assert from_nothing.returncode == 0 and b"stored 0" in from_nothing.stderr
     asked = _with_closed("<&-", "destroy")  # no stdin: not a terminal to ask on
     assert asked.returncode == 2 and b"no terminal to ask" in asked.stderr
+
+
+def test_config_set_store_keeps_a_relative_path_as_the_file_it_named(tmp_path):
+    # `config set store rel.db` was saved as "rel.db": later commands in other folders used
+    # (or, reading, could not find) a different rel.db in each.
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    env = dict(os.environ)
+
+    def logsvc_in(folder, *args):
+        return subprocess.run([sys.executable, "-m", "logsvc", *args], capture_output=True, env=env,
+                              cwd=folder, timeout=60)
+
+    assert logsvc_in(here, "config", "set", "store", "rel.db").returncode == 0
+    assert logsvc_in(elsewhere, "send", "kept in here/rel.db").returncode == 0
+    assert (here / "rel.db").exists() and not (elsewhere / "rel.db").exists()
+    assert b"kept in here/rel.db" in logsvc_in(here, "recent", "-o", "jsonl").stdout
+    assert logsvc_in(here, "config", "set", "store", "~/home.db").returncode == 0
+    assert b'store = "~/home.db"' in (tmp_path / "logsvc" / "config.toml").read_bytes()  # ~ kept as given

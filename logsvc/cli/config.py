@@ -83,6 +83,9 @@ def config_set(
         raise UsageError(f"unknown setting {key!r}", hint=f"settings: {', '.join(SETTINGS)}")
     _check_value(key, value)
     validate_value(key, value)
+    if key == "store" and not value.startswith("~") and not os.path.isabs(value):
+        # Kept for later commands run from anywhere: relative to where it was set, as meant.
+        value = os.path.abspath(value)
     data = load_file()
     name = _profile_name(data, profile)
     data.setdefault("profiles", {}).setdefault(name, {})[key] = value
