@@ -81,7 +81,7 @@ def test_unknown_profile_and_broken_file_are_clear_errors():
 
 
 def test_values_with_quotes_and_backslashes_round_trip():
-    awkward = 'C:\\logs\\"quoted"\\store.db'
+    awkward = '/C:\\logs\\"quoted"\\store.db'  # absolute: `config set store` keeps a relative one absolute
     assert invoke("config", "set", "store", awkward).exit_code == 0
     assert resolve()["store"] == awkward
 
