@@ -238,3 +238,18 @@ def test_config_set_store_keeps_a_relative_path_as_the_file_it_named(tmp_path):
     assert b"kept in here/rel.db" in logsvc_in(here, "recent", "-o", "jsonl").stdout
     assert logsvc_in(here, "config", "set", "store", "~/home.db").returncode == 0
     assert b'store = "~/home.db"' in (tmp_path / "logsvc" / "config.toml").read_bytes()  # ~ kept as given
+
+
+def test_config_set_refuses_a_deploy_setting_that_deploy_would_refuse():
+    # `config set alarms maybe` was saved, and every later deploy and diff failed on it.
+    from logsvc.config import config_path
+
+    for key, bad, good in [("alarms", "maybe", "off"), ("keep_table", "perhaps", "no"),
+                           ("log_retention_days", "13", "14"), ("alarm_topic", "my-topic", "arn:aws:sns:eu-west-1:1:t"),
+                           ("settle_seconds", "soon", "2.5"), ("reserved_concurrency", "lots", "10")]:
+        refused = run_logsvc("config", "set", key, bad)
+        assert refused.returncode == 2, (key, refused.stderr)
+        assert refused.stderr.decode().startswith(f"error: {key} "), refused.stderr
+        assert run_logsvc("config", "set", key, good).returncode == 0, key
+    saved = config_path().read_text()
+    assert "maybe" not in saved and 'alarms = "off"' in saved and 'log_retention_days = "14"' in saved

@@ -68,6 +68,10 @@ def _check_value(key: str, value: str) -> None:
     if key == "table" and not _TABLE.fullmatch(value):
         raise UsageError(f"table {value!r} is not a DynamoDB table name",
                          hint="3 to 255 letters, digits, '.', '_' or '-'")
+    from logsvc.deploy.parameters import BY_SETTING, template_parameters
+
+    if key in BY_SETTING:
+        template_parameters({key: value})  # what deploy would refuse (alarms maybe), refused now
 
 
 @config_app.command("set")
