@@ -100,14 +100,20 @@ class FunctionUrlStore:
         return result
 
     def recent(self, query: Query) -> Page:
-        if query.limit > 1000:
-            raise UsageError("the read URL returns at most 1000 entries a request", hint="use --limit 1000 or less")
         answer = _json(self._request("GET", self._read_url(query)))
         if query.regex is None:
             # A page the service stopped early (scan budget, 6 MB response) says where to go on.
             truncated = bool(answer.get("truncated")) and isinstance(answer.get("before"), str)
-            return Page(answer.get("logs", []), answer.get("cursor", ""), truncated=truncated,
-                        scanned=answer.get("scanned"), resume=answer["before"] if truncated else None)
+            logs = answer.get("logs", [])
+            resume = answer["before"] if truncated else None
+            if resume is None and query.limit > 1000 and len(logs) >= 1000:
+                # The read URL answers 1000 entries at most: more may be below the last one, and
+                # `reading` asks on from there as far as the limit needs, like a truncated page.
+                from logsvc.store import position
+
+                resume = position(logs[-1])
+            return Page(logs, answer.get("cursor", ""), truncated=resume is not None,
+                        scanned=answer.get("scanned"), resume=resume)
         matches, scanned, resume = self._regex_matches(query, answer)
         return Page(matches, answer.get("cursor", ""), truncated=resume is not None, scanned=scanned, resume=resume)
 

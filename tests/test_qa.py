@@ -253,3 +253,32 @@ def test_config_set_refuses_a_deploy_setting_that_deploy_would_refuse():
         assert run_logsvc("config", "set", key, good).returncode == 0, key
     saved = config_path().read_text()
     assert "maybe" not in saved and 'alarms = "off"' in saved and 'log_retention_days = "14"' in saved
+
+
+def test_the_url_target_reads_more_than_1000_entries_like_the_other_targets(tmp_path):
+    # `recent -n 5000` (and tail -n, --regex) on the url target was refused ("at most 1000 entries
+    # a request") though --limit goes to 100,000 and the local and dynamodb targets answered.
+    import json
+    import signal
+
+    store = tmp_path / "served.db"
+    lines = "".join(json.dumps({"message": f"entry {i}", "severity": "info"}) + "\n" for i in range(2500))
+    assert run_logsvc("send", "-", "--store", str(store), input=lines.encode()).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", "serve", "--port", "0", "--store", str(store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ), text=True)
+    try:
+        urls = dict(proc.stdout.readline()[len("export "):].strip().partition("=")[::2] for _ in range(2))
+        env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": urls["INGEST_URL"], "LOGSVC_READ_URL": urls["READ_URL"]}
+        local = run_logsvc("recent", "-n", "3000", "-o", "jsonl", "--store", str(store)).stdout
+        assert local.count(b"\n") == 2500
+        remote = run_logsvc("recent", "-n", "3000", "-o", "jsonl", env=env)
+        assert remote.returncode == 0, remote.stderr
+        assert remote.stdout == local  # the same entries, newest first, none twice
+        assert run_logsvc("recent", "-n", "1200", "-o", "jsonl", env=env).stdout.count(b"\n") == 1200
+        tail = run_logsvc("tail", "-n", "1500", "-o", "jsonl", env=env).stdout.splitlines()
+        assert tail == local.splitlines()[:1500][::-1]  # the newest 1500, oldest first
+        regex = run_logsvc("recent", "-n", "2000", "--regex", "-g", r"entry \d*7$", "-o", "jsonl", env=env)
+        assert regex.returncode == 0 and regex.stdout.count(b"\n") == 250
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
