@@ -224,7 +224,8 @@ def plots(folder: Path, r: dict) -> list[str]:
     if r.get("bulk"):
         fig, ax = plt.subplots(figsize=(6, 4))
         names = [f"{b['target']}\n({b['count']:,})" for b in r["bulk"]]
-        ax.bar(names, [b["rate"] for b in r["bulk"]], color=["tab:blue", "tab:orange", "tab:green"][:len(names)])
+        bars = ax.bar(names, [b["rate"] for b in r["bulk"]], color=["tab:blue", "tab:orange", "tab:green"][:len(names)])
+        ax.bar_label(bars, labels=[f"{b['rate']:,.0f}/s" for b in r["bulk"]])
         ax.axhline(150_000, color="grey", linestyle="--", label="local target 150,000/s")
         ax.set(ylabel="entries/s (whole process)", title="bulk send --file per target")
         ax.legend()
