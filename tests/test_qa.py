@@ -282,3 +282,26 @@ def test_the_url_target_reads_more_than_1000_entries_like_the_other_targets(tmp_
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def test_follow_with_a_past_until_and_no_bound_says_why_nothing_will_show():
+    # 0.1.0's `tail -f --until 30m` stopped after 30 minutes; now --until bounds the entries' times,
+    # and the same command waited silently forever. It still follows (a flushed spool's old
+    # entries can arrive), but says so at once.
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", "tail", "-f", "--until", "30m"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
+    try:
+        import select
+
+        ready, _, _ = select.select([proc.stderr], [], [], 20)  # the note comes at once, or never
+        first = proc.stderr.readline().decode() if ready else ""
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert first.startswith("note: --until 30m is past") and "--for" in first, first
+    bounded = run_logsvc("tail", "-f", "--until", "30m", "--for", "1s")
+    assert bounded.returncode == 0 and bounded.stderr == b""  # a bound given: the user knows when it ends
+    ahead = run_logsvc("tail", "-f", "--until", "2099-01-01T00:00:00Z", "--for", "1s")
+    assert ahead.stderr == b""

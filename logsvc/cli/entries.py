@@ -156,6 +156,13 @@ def tail(
         raise UsageError("--max-entries, --idle-timeout, --for and --cursor go with --follow")
     if cursor_file is not None:
         _check_cursor_path(cursor_file)
+    if follow and query.until is not None and not (run_for or idle_timeout or max_entries):
+        from logsvc.times import format_utc
+
+        if query.until <= format_utc(now_utc()):
+            # In 0.1.0 `tail -f --until 30m` stopped after 30 minutes; now it would wait, silent, forever.
+            notice(f"note: --until {filters.until} is past, so new entries will not show (only ones dated "
+                   "before it); to stop following after a while, use --for (e.g. --for 30m)")
     renderer = display.renderer()
     settings = targets.settings()
     backend = open_store(settings, reading=True)
