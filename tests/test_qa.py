@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT, run_logsvc
+from tests.dynamo_fixtures import moto_endpoint  # noqa: F401 - a fixture, used by name
 
 
 def _python(code: str, *args: str) -> subprocess.CompletedProcess:
@@ -305,3 +306,22 @@ def test_follow_with_a_past_until_and_no_bound_says_why_nothing_will_show():
     assert bounded.returncode == 0 and bounded.stderr == b""  # a bound given: the user knows when it ends
     ahead = run_logsvc("tail", "-f", "--until", "2099-01-01T00:00:00Z", "--for", "1s")
     assert ahead.stderr == b""
+
+
+def test_table_create_allows_the_shard_counts_deploy_and_config_allow(moto_endpoint):
+    # `table create --shards` stopped at 64 while deploy, `config set shards` and the store take 100.
+    from logsvc.store.dynamodb.schema import MAX_SHARDS
+
+    from tests.conftest import run_logsvc as run
+
+    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+    made = run("table", "create", "--table", "wide", "--shards", str(MAX_SHARDS), "--endpoint-url", moto_endpoint,
+               env=aws)
+    assert made.returncode == 0, made.stderr
+    env = {**aws, "LOGSVC_TARGET": "dynamodb", "LOGSVC_TABLE": "wide", "LOGSVC_ENDPOINT_URL": moto_endpoint}
+    assert run("send", "on one of 100 shards", env=env).returncode == 0
+    assert b"on one of 100 shards" in run("recent", "-o", "jsonl", env=env).stdout
+    too_many = run("table", "create", "--table", "t", "--shards", str(MAX_SHARDS + 1))
+    assert too_many.returncode == 2 and f"1<=x<={MAX_SHARDS}".encode() in too_many.stderr, too_many.stderr
+    help_text = run("table", "create", "--help", env={"COLUMNS": "200"}).stdout
+    assert f"[1<=x<={MAX_SHARDS}]".encode() in help_text

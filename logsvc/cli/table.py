@@ -28,7 +28,8 @@ def _table_settings(targets: TargetOptions):
 @table_app.command("create")
 @shared_options(omit=_TABLE_ONLY)
 def table_create(
-    shards: Annotated[int, typer.Option("--shards", min=1, max=64, help="Index shards: more spread a high write rate.")] = 1,
+    # 100: the store's MAX_SHARDS, as deploy --shards and `config set shards` allow (not imported: no boto here).
+    shards: Annotated[int, typer.Option("--shards", min=1, max=100, help="Index shards: more spread a high write rate.")] = 1,
     *,
     targets: TargetOptions,
 ) -> None:
