@@ -325,3 +325,12 @@ def test_table_create_allows_the_shard_counts_deploy_and_config_allow(moto_endpo
     assert too_many.returncode == 2 and f"1<=x<={MAX_SHARDS}".encode() in too_many.stderr, too_many.stderr
     help_text = run("table", "create", "--help", env={"COLUMNS": "200"}).stdout
     assert f"[1<=x<={MAX_SHARDS}]".encode() in help_text
+
+
+def test_the_table_group_says_it_upgrades_too():
+    # Its one-line help (in `logsvc --help` and `logsvc table --help`) said "Create or delete",
+    # hiding `table upgrade`, which the README sends operators of older tables to.
+    for args in (["--help"], ["table", "--help"]):
+        shown = run_logsvc(*args, env={"COLUMNS": "200"}).stdout.decode()
+        line = next(line for line in shown.splitlines() if "DynamoDB table with the service's schema" in line)
+        assert "upgrade" in line, line

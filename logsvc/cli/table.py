@@ -11,7 +11,7 @@ from logsvc.cli import SERVICE, app
 from logsvc.cli.options import TargetOptions, shared_options
 from logsvc.errors import UsageError
 
-table_app = typer.Typer(help="Create or delete a DynamoDB table with the service's schema.", no_args_is_help=True)
+table_app = typer.Typer(help="Create, upgrade or delete a DynamoDB table with the service's schema.", no_args_is_help=True)
 app.add_typer(table_app, name="table", rich_help_panel=SERVICE)
 
 # A table command names a table: --table, --endpoint-url, --region, --profile; no target or store.
