@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks import _commands, _report, _streams
-from benchmarks._run import Workspace, dynamodb_flags, fill_store, logsvc_serve, make_table, moto_server, url_flags
+from benchmarks._run import Workspace, aws_cli, dynamodb_flags, fill_store, logsvc_serve, make_table, moto_server, url_flags
 
 SECTIONS = ("startup", "recent", "table", "dynamodb", "url", "bulk", "serve", "tail", "idle", "stats", "logging")
 QUICK = {"sizes": (1_000, 100_000), "startup": 4, "recent": 3, "table": 2, "first_rows": 1, "bulk_local": (100_000, 1),
@@ -78,10 +78,15 @@ def main() -> None:
             # 100,000: the most `recent -n` takes.
             section("table", lambda: _commands.table_vs_jsonl(ws, big, plan["table"], min(max(plan["sizes"]), 100_000),
                                                               plan["first_rows"]))
-            if shutil.which("aws") or _report_aws_missing(results):
-                section("dynamodb", lambda: _commands.dynamodb_vs_aws(ws, endpoint, table, plan["dynamodb"]))
-            if shutil.which("curl"):
-                section("url", lambda: _commands.url_vs_curl(ws, *urls, plan["url"]))
+            for name, tool, work in (
+                ("dynamodb", aws_cli(), lambda: _commands.dynamodb_vs_aws(ws, endpoint, table, plan["dynamodb"])),
+                ("url", shutil.which("curl"), lambda: _commands.url_vs_curl(ws, *urls, plan["url"])),
+            ):
+                if tool:
+                    section(name, work)
+                elif name in wanted:
+                    print(f"{name}: skipped, {'the AWS CLI' if name == 'dynamodb' else 'curl'} is not on PATH",
+                          file=sys.stderr)
             section("bulk", lambda: [
                 _streams.bulk_send(ws, "local", plan["bulk_local"][0], plan["bulk_local"][1]),
                 _streams.bulk_send(ws, "url", plan["bulk_url"], 1, env=ws.env(**url_flags(*urls))),
@@ -106,11 +111,6 @@ def main() -> None:
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     if failed:
         sys.exit(f"failed: {', '.join(failed)} (tracebacks above)")
-
-
-def _report_aws_missing(results: dict) -> bool:
-    print("the AWS CLI is not on PATH (pip install awscli): the DynamoDB comparison is skipped", file=sys.stderr)
-    return False
 
 
 if __name__ == "__main__":
