@@ -15,7 +15,7 @@ from itertools import chain
 from typing import Iterable, Iterator
 
 from logsvc.entry import batches, serialise
-from logsvc.errors import InvalidInputError, SpooledError, UsageError
+from logsvc.errors import Interrupted, InvalidInputError, SpooledError, UsageError
 from logsvc.spool import Spool, SpoolWriteError
 from logsvc.store import ConflictError, PutResult, StoreUnavailable
 
@@ -54,6 +54,21 @@ def put(backend, entries: list[dict], spool: Spool | None) -> PutResult:
         if spool is None:
             raise
         raise _spooled(spool, entries, set(exc.stored), exc) from exc
+    except KeyboardInterrupt:
+        if spool is None:
+            raise
+        raise _interrupted(spool, entries) from None
+
+
+def _interrupted(spool: Spool, entries: Iterable[dict], stored_before: int = 0) -> Interrupted:
+    """Ctrl-C while a remote target was slow or being retried: whether the entries in flight
+    arrived is unknown, so keep them all (the ids are the client's: a replay stores nothing twice)
+    rather than drop them unsaid."""
+    count = spool.append(entries)
+    before = f"the {stored_before} sent before are stored; " if stored_before else ""
+    return Interrupted(f"interrupted; {before}{count} entr{'y' if count == 1 else 'ies'} not known to be "
+                       "delivered kept in the spool",
+                       hint="`logsvc flush` delivers them (any that did arrive are replayed harmlessly)")
 
 
 def _spooled(spool: Spool, entries: Iterable[dict], stored: set[str], exc: StoreUnavailable) -> SpooledError:
@@ -163,6 +178,11 @@ class RemoteBulk:
             # This batch's entries not stored and everything never tried, in one append.
             rest = (json.loads(line) for line in untried)
             raise _spooled(self._spool, chain(batch, rest), set(exc.stored), exc) from exc
+        except KeyboardInterrupt:
+            if self._spool is None:
+                raise
+            rest = (json.loads(line) for line in untried)
+            raise _interrupted(self._spool, chain(batch, rest), self.stored + self.replayed) from None
         self.stored += len(result.stored)
         self.replayed += len(result.replayed)
 

@@ -58,6 +58,12 @@ class SpooledError(LogsvcError):
     exit_code = ExitCode.SPOOLED
 
 
+class Interrupted(LogsvcError):
+    """Ctrl-C, with something to say about what happened to the entries in flight."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class AlertError(LogsvcError):
     """`--fail-on`: the window holds at least the threshold of entries at that level or worse."""
 

@@ -448,3 +448,52 @@ def test_flush_spool_refuses_target_options_that_would_contradict_it():
     result = cli({}, "flush", "--spool", spool.key, "--table", "other")
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "--table" in result.stderr and spool.count() == 1
+
+
+# -- Ctrl-C while a remote target keeps us waiting ------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["single", "bulk"])
+def test_ctrl_c_while_the_target_hangs_keeps_the_entries_in_the_spool_and_says_so(tmp_path, how):
+    """The request is in flight when Ctrl-C comes: whether it arrived is unknown, so the entries
+    go to the spool (a replay is harmless) and one line says so, with exit 130."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(30)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ingest"
+    env = {**os.environ, "LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": url, "LOGSVC_READ_URL": url}
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    if how == "single":
+        args, stdin = ["send", "--id", ids[0], "hanging"], None
+        ids = ids[:1]
+    else:
+        lines = "".join(json.dumps({"id": i, "severity": "info", "message": f"m{n}"}) + "\n" for n, i in enumerate(ids))
+        args, stdin = ["send", "-"], lines.encode()
+    process = subprocess.Popen([sys.executable, "-m", "logsvc", *args], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    try:
+        if stdin is not None:
+            process.stdin.write(stdin)
+        process.stdin.close()
+        held, _ = listener.accept()  # the request is on its way: hold it, answer nothing
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        err = process.stderr.read()
+    finally:
+        process.kill()
+        listener.close()
+    held.close()
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert b"interrupted" in err and b"kept in the spool" in err and b"Traceback" not in err, err
+    spooled = Spool(f"url {url} auth=none", tmp_path / "logsvc" / "spool")
+    assert spooled.path.exists(), err
+    assert [json.loads(line)["id"] for line in spooled.path.read_text().splitlines() if line] == ids
