@@ -39,6 +39,7 @@ def parse_iso(text: str, *, field: str = "dateTime") -> datetime:
         raise TimeFormatError(
             f"{field} {text[:64]!r} is not an ISO 8601 time (e.g. 2026-02-09T21:50:20Z)"
         ) from None
+    # (fromisoformat gives no tzinfo whose utcoffset() is None: `and` here would be an equivalent mutant)
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise TimeFormatError(
             f"{field} {text[:64]!r} has no time zone: add 'Z' for UTC or an offset like +01:00"
@@ -72,7 +73,7 @@ def parse_instant(text: str, *, field: str = "time", now: datetime | None = None
         except OverflowError:
             raise TimeFormatError(f"{field} {text[:64]!r} reaches too far back") from None
     try:
-        return parse_iso(stripped, field=field)
+        return parse_iso(stripped, field=field)  # (its message is replaced below: `field` is belt and braces)
     except TimeFormatError:
         raise TimeFormatError(
             f"{field} {text[:64]!r} is neither a relative time (30s, 5m, 2h, 3d) "

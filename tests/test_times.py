@@ -150,3 +150,50 @@ def test_parse_iso_non_string_rejected(value):
 def test_format_utc_fixed_width(instant, stored):
     assert format_utc(instant) == stored
     assert len(format_utc(instant)) == 32
+
+
+# -- the exact messages (what the user reads), and the stored form whatever the local zone ----------
+
+LONG = " " * 70  # leading blanks: the value is read stripped, but quoted as given, cut at 64 characters
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: parse_iso(5), "dateTime must be a string in ISO 8601 format"),
+        (lambda: parse_iso(LONG + "tomorrow"),
+         f"dateTime {' ' * 64!r} is not an ISO 8601 time (e.g. 2026-02-09T21:50:20Z)"),
+        (lambda: parse_iso(LONG + "2026-02-09T21:50:20", field="since"),
+         f"since {' ' * 64!r} has no time zone: add 'Z' for UTC or an offset like +01:00"),
+        (lambda: parse_iso(LONG + "0001-01-01T00:00:00+01:00"), f"dateTime {' ' * 64!r} is out of range in UTC"),
+        (lambda: parse_duration("9" * 20 + "w"), f"{'9' * 20 + 'w'!r} is too long a duration"),
+        (lambda: parse_instant(LONG + "1w", now=datetime(1, 1, 2, tzinfo=UTC)),
+         f"time {' ' * 64!r} reaches too far back"),
+        (lambda: parse_instant(LONG + "soon"),
+         f"time {' ' * 64!r} is neither a relative time (30s, 5m, 2h, 3d) nor ISO 8601 with 'Z' or an offset"),
+    ],
+    ids=["not a string", "not iso", "no zone", "out of range", "duration too long", "too far back", "neither"],
+)
+def test_time_errors_say_exactly_what_is_wrong(call, message):
+    with pytest.raises(TimeFormatError) as info:
+        call()
+    assert str(info.value) == message
+
+
+@pytest.fixture
+def local_zone_new_york(monkeypatch):
+    """The process's local time zone is not UTC (as on most laptops)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_stored_and_parsed_times_are_utc_whatever_the_local_zone(local_zone_new_york):
+    plus2 = timezone(timedelta(hours=2))
+    assert format_utc(datetime(2026, 2, 9, 23, 50, 20, tzinfo=plus2)) == "2026-02-09T21:50:20.000000+00:00"
+    parsed = parse_iso("2026-02-09T23:50:20+02:00")
+    assert parsed.tzinfo is UTC and parsed.hour == 21
