@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, run_logsvc
 from tests.dynamo_fixtures import moto_endpoint  # noqa: F401 - a fixture, used by name
 
@@ -334,3 +336,24 @@ def test_the_table_group_says_it_upgrades_too():
         shown = run_logsvc(*args, env={"COLUMNS": "200"}).stdout.decode()
         line = next(line for line in shown.splitlines() if "DynamoDB table with the service's schema" in line)
         assert "upgrade" in line, line
+
+
+@pytest.mark.parametrize("args", [["--help"], ["recent", "--help"]])
+def test_help_into_a_reader_that_went_away_exits_0(args):
+    """`logsvc --help | head`: Rich turns the broken pipe into exit 1; the CLI makes it 0, as for
+    every command. The read end is closed before the child writes, so the pipe is surely broken."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "logsvc", *args], stdout=write_end,
+                                stderr=subprocess.PIPE, timeout=60, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr

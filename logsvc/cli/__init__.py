@@ -146,7 +146,22 @@ def main() -> None:
     for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
-    _app_for(sys.argv[1:])()
+    was_null = _stdout_is_null()
+    try:
+        _app_for(sys.argv[1:])()
+    except SystemExit as exc:
+        # Rich meets a reader that went away (`logsvc --help | head`) by pointing stdout at the
+        # null device and exiting 1; like our own commands, that is no error.
+        if exc.code == 1 and not was_null and _stdout_is_null():
+            raise SystemExit(0) from None
+        raise
+
+
+def _stdout_is_null() -> bool:
+    try:
+        return os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    except OSError:
+        return False
 
 
 def _app_for(args: list[str]) -> typer.Typer:
