@@ -548,3 +548,136 @@ def test_several_problems_reported_together():
 )
 def test_strings_uuid_module_would_stretch_into_a_uuid_are_rejected(lax):
     assert names(rejected(valid(id=lax)).problems, "id")
+
+
+# -- exact messages, ids, the size limit's shortcut, batches and JSON objects -----------------------
+# (found by mutation testing: these behaviours changed with no test failing)
+
+from logsvc.entry import (  # noqa: E402 - grouped with the tests that need them
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ENTRIES,
+    DuplicateKeyError,
+    batches,
+    new_id,
+    parse_severity,
+    same_content,
+    unique_keys,
+)
+
+ALLOWED = "(allowed: id, dateTime, severity, message, source)"
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (None, "an entry must be a JSON object, not null"),
+        (True, "an entry must be a JSON object, not a boolean"),
+        (1.5, "an entry must be a JSON object, not a number"),
+        ("{}", "an entry must be a JSON object, not a string"),
+        ([], "an entry must be a JSON object, not an array"),
+        ((1, 2), "an entry must be a JSON object, not tuple"),
+        (valid(message={}), "message must be a string, not an object"),
+        (valid(extra=1), f"unknown field 'extra' {ALLOWED}"),
+        (valid(b=1, a=2), f"unknown fields 'b', 'a' {ALLOWED}"),
+        (valid(**{f"k{n}": n for n in range(6)}), f"unknown fields 'k0', 'k1', 'k2', 'k3', 'k4' {ALLOWED}"),
+        (valid(**{"x" * 50: 1}), f"unknown field {'x' * 40!r} {ALLOWED}"),
+        ({}, "missing required fields: severity, message"),
+        ({"severity": "info"}, "missing required field: message"),
+        (valid(id=5), "id must be a UUID string"),
+        (valid(id="z" * 70), f"id {'z' * 64!r} is not a UUID"),
+        (valid(message="\ud800"), "message is not valid Unicode text"),
+        (valid(id=5, severity="bad", message=" "),
+         "id must be a UUID string; severity 'bad' is not one of info, warning, error; message must not be blank"),
+    ],
+)
+def test_the_message_names_every_problem_exactly(raw, message):
+    assert str(rejected(raw, now=NOW)) == message
+
+
+def test_parse_severity_is_exact_unless_asked_to_be_lenient():
+    with pytest.raises(EntryError):
+        parse_severity("WARN")
+    assert parse_severity("WARN", lenient=True) == "warning"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (5, "severity must be one of info, warning, error"),
+        ("x" * 40, f"severity {'x' * 32!r} is not one of info, warning, error"),
+    ],
+)
+def test_parse_severity_messages(value, message):
+    with pytest.raises(EntryError) as info:
+        parse_severity(value)
+    assert str(info.value) == message
+
+
+def test_new_ids_are_canonical_version_4_uuids_of_every_variant():
+    ids = [new_id() for _ in range(400)]
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert str(parsed) == made and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # The variant digit takes all four values (a constant one would still be a valid UUID).
+    assert {made[19] for made in ids} == set("89ab")  # chance of a miss: 4 * (3/4)^400, about 1e-49
+    assert len(set(ids)) == len(ids)
+
+
+def test_an_entry_too_large_only_once_escaped_is_measured_and_refused():
+    # 1,900 control characters serialise as \u0001 (6 bytes each): 11,400 bytes with a 256-character source.
+    raw = valid(message="\x01" * 1900, source="s" * 256)
+    error = rejected(raw, now=NOW)
+    assert error.too_large
+    assert re.fullmatch(r"entry is \d+ bytes serialised; the limit is 10240 bytes", str(error))
+
+
+def test_unique_keys():
+    assert json.loads('{"a": 1, "b": 2}', object_pairs_hook=unique_keys) == {"a": 1, "b": 2}
+    with pytest.raises(DuplicateKeyError) as info:
+        json.loads('{"severity": "info", "message": "m", "severity": "error"}', object_pairs_hook=unique_keys)
+    assert str(info.value) == "the key 'severity' appears more than once in one object"
+    with pytest.raises(DuplicateKeyError) as info:
+        json.loads('{"a": 1, "b": 2, "b": 3}', object_pairs_hook=unique_keys)
+    assert str(info.value) == "the key 'b' appears more than once in one object"  # the repeated one
+    long_key = "k" * 50
+    with pytest.raises(DuplicateKeyError) as info:
+        json.loads(json.dumps({long_key: 1})[:-1] + f', "{long_key}": 2}}', object_pairs_hook=unique_keys)
+    assert str(info.value) == f"the key {'k' * 40!r} appears more than once in one object"
+
+
+def test_same_content_compares_every_field():
+    entry = normalise(valid(source="web"), now=NOW)
+    assert same_content(entry, dict(entry))
+    for field, other in [("id", FIXED_ID), ("dateTime", "x"), ("severity", "error"), ("message", "other"),
+                         ("source", "api")]:
+        assert not same_content(entry, {**entry, field: other}), field
+    assert not same_content(entry, {key: value for key, value in entry.items() if key != "source"})
+
+
+def _sizes(groups):
+    return [len(group) for group in groups]
+
+
+def test_batches_split_by_count():
+    assert _sizes(batches(range(2 * MAX_BATCH_ENTRIES + 1), lambda item: 10)) == [500, 500, 1]
+    assert _sizes(batches(range(MAX_BATCH_ENTRIES), lambda item: 10)) == [500]
+    assert list(batches([], lambda item: 10)) == []
+    assert [item for group in batches(range(1001), lambda item: 10) for item in group] == list(range(1001))
+
+
+def test_batches_split_by_body_bytes_counting_brackets_and_commas():
+    # Two items fill a body exactly: 2 brackets + a + 1 comma + b == MAX_BATCH_BYTES.
+    a = 600_000
+    b = MAX_BATCH_BYTES - 2 - 1 - a
+    assert _sizes(batches([a, b], lambda item: item)) == [2]
+    assert _sizes(batches([a, b + 1], lambda item: item)) == [1, 1]
+    # After a split the new body starts with its brackets and its first item pays no comma:
+    # c and d fill the second body exactly, one byte more does not fit.
+    c = 524_286
+    d = MAX_BATCH_BYTES - 2 - 1 - c
+    assert _sizes(batches([MAX_BATCH_BYTES - 2, c, d], lambda item: item)) == [1, 2]
+    assert _sizes(batches([MAX_BATCH_BYTES - 2, c, d + 1], lambda item: item)) == [1, 1, 1]
+
+
+def test_an_item_too_large_for_any_batch_goes_alone():
+    assert _sizes(batches([10, 2 * MAX_BATCH_BYTES, 10], lambda item: item)) == [1, 1, 1]
