@@ -95,6 +95,7 @@ def canonical_query(raw_query: str) -> str:
 
 def _canonical_component(text: str) -> str:
     # Work on bytes so percent-escapes that are not UTF-8 survive unchanged.
+    # (Letters are never escaped: a mutant adding any to `safe` is equivalent.)
     return quote(unquote_to_bytes(text.replace("+", " ")), safe="-_.~")
 
 
@@ -119,6 +120,7 @@ def sign_request(
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
+    # (botocore encodes a str body as UTF-8 itself: mutants of this encode are equivalent.)
     data = body.encode("utf-8") if isinstance(body, str) else (body or b"")
     parts = urlsplit(url)
     # Sign the forms the server will rebuild: the path as an HTTP client sends it, the query canonical.
@@ -126,10 +128,13 @@ def sign_request(
     signed_url = urlunsplit((parts.scheme, parts.netloc, path, canonical_query(parts.query), ""))
     # A Date header would make botocore sign it instead of x-amz-date, which Function URLs require.
     to_sign = {name: value for name, value in (headers or {}).items() if name.lower() != "date"}
+    # (botocore upper-cases the method, ignores the fragment and compares header names without
+    # case: mutants of those are equivalent.)
     request = AWSRequest(method=method.upper(), url=signed_url, headers=to_sign, data=data)
     if "host" not in request.headers:
         request.headers["host"] = _host_header(parts)
     auth = SigV4Auth(credentials, SERVICE, region)
+    # (gmtime(None) is now too: dropping the `now is None` test is an equivalent mutant.)
     timestamp = time.strftime(_AMZ_DATE_FORMAT, time.gmtime(time.time() if now is None else now))
     request.context["timestamp"] = timestamp
     # The steps of SigV4Auth.add_auth, with our timestamp instead of the clock's.
@@ -145,7 +150,7 @@ def sign_request(
 
 
 def _host_header(parts) -> str:
-    host = parts.hostname or ""
+    host = parts.hostname or ""  # (a URL without a host cannot be sent: any fallback is equivalent)
     if ":" in host:
         host = f"[{host}]"
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
@@ -269,6 +274,7 @@ def principal_id(access_key: str) -> str:
     """
     import base64
 
+    # (Codec names ignore case: "UTF-8" / "ASCII" mutants here are equivalent.)
     digest = hashlib.sha256(b"logsvc-principal:" + access_key.encode("utf-8")).digest()
     return "AIDA" + base64.b32encode(digest).decode("ascii")[:17]
 
@@ -308,6 +314,7 @@ def _parse_amz_date(value: str) -> float:
     try:
         return float(timegm(time.strptime(value, _AMZ_DATE_FORMAT)))
     except ValueError:
+        # (The value matched the 16-character pattern: any cut of 16 or more is equivalent.)
         raise SignatureError(f"x-amz-date {value[:32]!r} is not a valid time") from None
 
 
@@ -330,6 +337,7 @@ def _expected_signature(
         for value in received[name]:
             headers[name] = value  # HTTPHeaders appends: repeated headers stay separate values
     query = canonical_query(raw_query)
+    # (Only the path and query of this URL are signed: mutants of the rest are equivalent.)
     url = "http://localhost" + raw_path + ("?" + query if query else "")
     request = AWSRequest(method=method, url=url, data=body)
     request.headers = headers

@@ -10,8 +10,10 @@ accepted if that check were missing or weakened.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import re
 from calendar import timegm
 from dataclasses import dataclass, field, replace
 
@@ -23,6 +25,7 @@ from logsvc.sigv4 import (
     SigV4Verifier,
     canonical_query,
     default_credentials,
+    principal_id,
     sign_request,
 )
 
@@ -475,3 +478,116 @@ def test_no_credentials_anywhere_is_a_signature_error():
     # The isolated test environment has no AWS variables, profile files or instance metadata.
     with pytest.raises(SignatureError, match="no AWS credentials found"):
         default_credentials()
+
+
+# -- found by mutation testing: the caller's identity, exact messages, edge cases of signing ---------
+
+
+def test_the_caller_block_is_what_a_function_url_puts_in_the_event():
+    caller = VALID.verify()
+    assert caller.user_id == principal_id(KEY.access_key)
+    assert caller.authorizer() == {
+        "iam": {
+            "accessKey": KEY.access_key,
+            "accountId": ACCOUNT,
+            "callerId": caller.user_id,
+            "cognitoIdentity": None,
+            "principalOrgId": None,
+            "userArn": f"arn:aws:iam::{ACCOUNT}:user/logsvc-local",
+            "userId": caller.user_id,
+        }
+    }
+
+
+def test_principal_id_is_a_stable_iam_style_id_that_hides_the_key():
+    made = principal_id(KEY.access_key)
+    # Written out: the id must not change between versions (it shows in stored events).
+    digest = hashlib.sha256(b"logsvc-principal:" + KEY.access_key.encode()).digest()
+    assert made == "AIDA" + base64.b32encode(digest).decode()[:17]
+    assert re.fullmatch(r"AIDA[A-Z2-7]{17}", made) and KEY.access_key not in made
+    assert principal_id(TEMPORARY_KEY.access_key) != made
+
+
+LONG_KEY = "AKID" + "K" * 40
+
+
+@pytest.mark.parametrize(
+    "request_, reason",
+    [
+        (replace(VALID, credentials=Credentials(LONG_KEY, "x")), f"unknown access key {LONG_KEY[:32]!r}"),
+        (replace(VALID, service="s" * 40), f"the credential scope names service {'s' * 32!r}, not 'lambda'"),
+        (replace(VALID, headers=(("host", "h" * 150), *VALID.headers[1:])),
+         f"the request is signed for host {'h' * 100!r}, not for this server"),
+    ],
+    ids=["long key", "long service", "long host"],
+)
+def test_quoted_values_are_cut_to_their_limit(request_, reason):
+    with pytest.raises(SignatureError) as refused:
+        request_.verify(host_ok=lambda host: False)
+    assert str(refused.value) == reason
+
+
+@pytest.mark.parametrize(
+    "authorization, reason",
+    [
+        ("A" * 40 + " Credential=x", f"unsupported authorization scheme {'A' * 32!r} (expected AWS4-HMAC-SHA256)"),
+        # '=' inside a value: the field name is what comes before the first '='.
+        ("AWS4-HMAC-SHA256 Credential=AKIDOTHER/2026=03/eu-west-1/lambda/aws4_request, SignedHeaders=host, "
+         f"Signature={'0' * 64}", "unknown access key 'AKIDOTHER'"),
+    ],
+)
+def test_authorization_header_parsing_edge_cases(authorization, reason):
+    headers = [("host", "127.0.0.1:8080"), ("x-amz-date", AMZ_DATE), ("authorization", authorization)]
+    with pytest.raises(SignatureError) as refused:
+        SigV4Verifier(KEY).verify("GET", "/read", "", headers, b"", now=NOW)
+    assert str(refused.value) == reason
+
+
+def test_a_long_malformed_x_amz_date_is_quoted_cut():
+    request = replace(VALID, headers=(*VALID.headers[:2], ("x-amz-date", "9" * 40)), signing_date="20260314")
+    with pytest.raises(SignatureError) as refused:
+        request.verify()
+    assert str(refused.value) == f"x-amz-date {'9' * 32!r} is not of the form YYYYMMDDTHHMMSSZ"
+
+
+def test_messages_for_missing_credentials():
+    with pytest.raises(ValueError) as info:
+        SigV4Verifier([])
+    assert str(info.value) == "SigV4Verifier needs at least one set of credentials"
+    with pytest.raises(SignatureError) as refused:
+        default_credentials()
+    assert str(refused.value) == (
+        "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    )
+
+
+def test_without_now_both_sides_use_the_clock():
+    headers = sign_request("POST", "http://127.0.0.1:8080/ingest", {}, BODY, KEY, "eu-west-1")
+    assert SigV4Verifier(KEY).verify("POST", "/ingest", "", list(headers.items()), BODY).access_key == KEY.access_key
+
+
+@pytest.mark.parametrize("body", [None, b"", ""])
+def test_an_empty_body_is_signed_as_empty(body):
+    headers = sign_request("GET", "http://127.0.0.1:8080/read", None, body, KEY, "eu-west-1", now=NOW)
+    verified = SigV4Verifier(KEY).verify("GET", "/read", "", list(headers.items()), b"", now=NOW)
+    assert verified.access_key == KEY.access_key
+
+
+@pytest.mark.parametrize(
+    "url, raw_path",
+    [
+        ("http://127.0.0.1:8080", "/"),  # no path: the request line says /
+        ("http://127.0.0.1:8080/ingest/a:b@c!$", "/ingest/a:b@c!$"),  # characters a client sends as they are
+        ("http://127.0.0.1:8080/ingest/a b", "/ingest/a%20b"),  # and one it escapes
+    ],
+)
+def test_sign_request_signs_the_path_as_the_client_sends_it(url, raw_path):
+    headers = sign_request("GET", url, {}, b"", KEY, "eu-west-1", now=NOW)
+    verified = SigV4Verifier(KEY).verify("GET", raw_path, "", list(headers.items()), b"", now=NOW)
+    assert verified.access_key == KEY.access_key
+
+
+def test_a_host_header_given_to_sign_request_is_kept():
+    headers = sign_request("GET", "http://127.0.0.1:8080/read", {"Host": "logs.example"}, b"", KEY, "eu-west-1",
+                           now=NOW)
+    assert headers["host"] == "logs.example"
