@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 from logsvc.entry import MAX_BATCH_BYTES
 from logsvc.errors import StoreError, StoreFull
 from logsvc.store import StoreMisconfigured, StoreUnavailable
+from logsvc.times import TimeFormatError, parse_instant
 
 logger = logging.getLogger("logsvc.handler")
 
@@ -298,3 +299,25 @@ _SPACE_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
 def restore_offset_plus(text: str) -> str:
     """'2026-02-09T21:50:20 01:00' (a '+' decoded as a space) back to '...+01:00'."""
     return _SPACE_OFFSET.sub(r"+\1", text)
+
+
+def time_parameter(values: dict[str, str], name: str, now):
+    """The query parameter `name` as a UTC datetime (ISO 8601 or relative to `now`), None when
+    absent, or HttpError 400 naming it. An offset's '+' sent unencoded arrives as a space: the
+    text is tried as sent, then repaired, and the first problem is the one reported."""
+    text = values.get(name)
+    if text is None:
+        return None
+    candidates = [text]
+    repaired = restore_offset_plus(text.strip())
+    if repaired != text.strip():
+        candidates.append(repaired)
+    problem = ""
+    for candidate in candidates:
+        try:
+            return parse_instant(candidate, field=name, now=now)
+        except TimeFormatError as exc:
+            problem = problem or str(exc)
+        except OverflowError:  # e.g. 99999999d, or year 1 with a positive offset
+            problem = problem or f"{name} {text[:64]!r} is out of range"
+    raise HttpError(400, [problem])

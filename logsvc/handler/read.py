@@ -20,7 +20,7 @@ from __future__ import annotations
 from logsvc.entry import SEVERITIES
 from logsvc.handler import common
 from logsvc.store import BadCursor, Query
-from logsvc.times import TimeFormatError, format_utc, now_utc, parse_instant
+from logsvc.times import format_utc, now_utc
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -119,20 +119,9 @@ def parse_query(pairs: list[tuple[str, str]]) -> tuple[Query, str | None]:
 
 
 def _instant(values: dict[str, str], name: str, now, errors: list[str]) -> str | None:
-    text = values.get(name)
-    if text is None:
+    try:
+        at = common.time_parameter(values, name, now)
+    except common.HttpError as exc:
+        errors.extend(exc.errors)  # reported with the request's other problems
         return None
-    candidates = [text]
-    repaired = common.restore_offset_plus(text.strip())
-    if repaired != text.strip():
-        candidates.append(repaired)
-    problem = ""
-    for candidate in candidates:
-        try:
-            return format_utc(parse_instant(candidate, field=name, now=now))
-        except TimeFormatError as exc:
-            problem = problem or str(exc)
-        except OverflowError:  # e.g. 99999999d, or year 1 with a positive offset
-            problem = problem or f"{name} {text[:64]!r} is out of range"
-    errors.append(problem)
-    return None
+    return None if at is None else format_utc(at)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from logsvc.entry import SEVERITIES
 from logsvc.handler import common
 from logsvc.store import Query
-from logsvc.times import TimeFormatError, format_utc, now_utc, parse_duration, parse_instant, parse_iso
+from logsvc.times import TimeFormatError, format_utc, now_utc, parse_duration, parse_iso
 
 MODES = ("stats", "export")
 PARAMETERS = {
@@ -76,13 +76,8 @@ def _parameters(pairs: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
 
 
 def _instant(values: dict, name: str, now, default):
-    text = values.get(name)
-    if text is None:
-        return default
-    try:
-        return parse_instant(common.restore_offset_plus(text.strip()), field=name, now=now)
-    except (TimeFormatError, OverflowError) as exc:
-        raise common.HttpError(400, [str(exc) if isinstance(exc, TimeFormatError) else f"{name} is out of range"]) from None
+    at = common.time_parameter(values, name, now)
+    return default if at is None else at
 
 
 def _window(values: dict):
