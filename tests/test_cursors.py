@@ -62,11 +62,15 @@ def uuid7(millis: int) -> str:
     return str(uuid.UUID(int=value))
 
 
-def follow_all(store, cursor: str, query: Query, *, rounds: int = 50) -> tuple[list[dict], str]:
+def follow_all(store, cursor: str, query: Query, *, rounds: int = 50,
+               sizes: list[int] | None = None) -> tuple[list[dict], str]:
+    """Follow until a page comes back empty; `sizes` collects each cursor's length."""
     delivered = []
     for _ in range(rounds):
         page = store.follow(cursor, query)
         cursor = page.cursor
+        if sizes is not None:
+            sizes.append(len(cursor))
         delivered += page.entries
         if not page.entries:
             break
@@ -282,14 +286,8 @@ def test_the_cursor_stays_small_at_500_entries_a_second_and_follow_stays_exactly
     assert len(recent.cursor) < 4096, len(recent.cursor)
     assert store.follow(recent.cursor, Query()).entries == []  # the bounded window still holds
 
-    delivered, sizes = [], []
-    for _ in range(10):
-        page = store.follow(cursor, Query(limit=300))
-        cursor = page.cursor
-        sizes.append(len(cursor))
-        delivered += page.entries
-        if not page.entries:
-            break
+    sizes: list[int] = []
+    delivered, cursor = follow_all(store, cursor, Query(limit=300), rounds=10, sizes=sizes)
     assert [e["id"] for e in delivered] == [e["id"] for e in burst]
     assert max(sizes) < 4096, sizes
     from logsvc.store.dynamodb.reads import MAX_CURSOR_IDS
@@ -314,14 +312,8 @@ def test_a_tail_over_the_url_target_on_dynamodb_at_500_a_second_sends_small_curs
             burst = [entry(f"fast {n}", BASE + timedelta(milliseconds=100 + 2 * n)) for n in range(1500)]
             store.put(burst)
             clock.now = BASE + timedelta(seconds=4)
-            delivered, sizes = [], []
-            for _ in range(10):
-                page = client.follow(cursor, Query(limit=1000))
-                cursor = page.cursor
-                sizes.append(len(cursor))
-                delivered += page.entries
-                if not page.entries:
-                    break
+            sizes: list[int] = []
+            delivered, cursor = follow_all(client, cursor, Query(limit=1000), rounds=10, sizes=sizes)
             assert [e["id"] for e in delivered] == [e["id"] for e in burst]
             assert max(sizes) < 4096, sizes
             with pytest.raises(BadCursor, match="refused the cursor"):
