@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 
+from logsvc.cli.options import check_writable_path
 from logsvc.errors import UsageError
 
 
@@ -20,7 +20,7 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
 
     for path, flag in ((out, "--out"), (cursor_file, "--cursor")):
         if path is not None:
-            _check_writable(path, flag)
+            check_writable_path(path, flag)
     query = filters.query(page_size)
     settings = targets.settings()
     args = {"target": settings["target"], "since": filters.since, "until": filters.until,
@@ -77,16 +77,6 @@ def run_export(filters, targets, fmt: str, out: Path | None, cursor_file: Path |
         backend.close()
         if out is not None:
             stream.close()
-
-
-def _check_writable(path: Path, flag: str) -> None:
-    """Refuse an --out or --cursor that cannot be written before anything is read or written."""
-    folder = path.parent
-    if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "does not exist"
-        raise UsageError(f"{flag} {path}: {folder} {problem}", hint="give a path in an existing folder")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"{flag} {path} cannot be written", hint="give a path in a folder you can write")
 
 
 def _open_output(out: Path | None, position, *, resuming: bool):

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from logsvc.cli import ENTRIES, app
-from logsvc.cli.options import Display, Filters, SendOutput, TargetOptions, shared_options
+from logsvc.cli.options import Display, Filters, SendOutput, TargetOptions, check_writable_path, shared_options
 from logsvc.cli._alert import FailOnOpt, ThresholdOpt, check_fail_on, fail_if
 from logsvc.errors import InvalidInputError, UsageError
 
@@ -155,7 +155,7 @@ def tail(
     if not follow and (max_entries or idle_timeout or run_for or cursor_file):
         raise UsageError("--max-entries, --idle-timeout, --for and --cursor go with --follow")
     if cursor_file is not None:
-        _check_cursor_path(cursor_file)
+        check_writable_path(cursor_file, "--cursor")
     if follow and query.until is not None and not (run_for or idle_timeout or max_entries):
         from logsvc.times import format_utc
 
@@ -210,13 +210,3 @@ def _duration(text: str, flag: str):
         raise UsageError(f"{flag}: {exc}") from None
 
 
-def _check_cursor_path(path: Path) -> None:
-    """Refuse a --cursor that could not be saved now, not after a long follow when it is written."""
-    folder = path.parent
-    if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "does not exist"
-        raise UsageError(f"--cursor {path}: {folder} {problem}", hint="give a path in an existing folder")
-    if path.exists() and not path.is_file():
-        raise UsageError(f"--cursor {path} is not a file")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--cursor {path}: the folder {folder} cannot be written", hint="give a path in a folder you can write")

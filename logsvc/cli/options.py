@@ -178,3 +178,20 @@ def shared_options(omit: tuple[str, ...] = ()):
         return command
 
     return decorate
+
+
+def check_writable_path(path: Path, flag: str) -> None:
+    """Refuse a file option (--cursor, --out) that could not be written, before any work that
+    would be lost when it is: the folder must exist and be writable, the path a writable file."""
+    import os
+
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{flag} {path}: {folder} {problem}", hint="give a path in an existing folder")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{flag} {path} is not a file")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag} {path}: the folder {folder} cannot be written", hint="give a path in a folder you can write")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path} cannot be written", hint="give a path you can write")
