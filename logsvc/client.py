@@ -129,7 +129,9 @@ class FunctionUrlStore:
         logs = answer.get("logs", [])
         if query.regex is not None:
             logs = [entry for entry in logs if query.regex.search(entry.get("message", ""))]
-        return Page(logs, answer.get("cursor", cursor))
+        # `truncated`: the service's read stopped at its budget below what has arrived; ask on.
+        return Page(logs, answer.get("cursor", cursor), truncated=answer.get("truncated") is True,
+                    scanned=answer.get("scanned") if isinstance(answer.get("scanned"), int) else None)
 
     def _regex_matches(self, query: Query, answer: dict) -> tuple[list[dict], int, str | None]:
         """The newest `limit` entries matching the regex, which the service cannot apply: (matches,

@@ -81,9 +81,9 @@ class Follower:
             self._batch = None
             if page.entries:
                 last_activity = self.clock()
-                if len(page.entries) >= self.query.limit:
-                    continue  # more waiting: no pause
-            elif self.idle_timeout is not None and self.clock() - last_activity >= self.idle_timeout:
+            if len(page.entries) >= self.query.limit or page.truncated:
+                continue  # more waiting (a full page, or a read that stopped at its budget): no pause
+            if not page.entries and self.idle_timeout is not None and self.clock() - last_activity >= self.idle_timeout:
                 return
             self.sleep(self.interval)
 

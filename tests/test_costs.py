@@ -280,6 +280,85 @@ def test_the_handler_says_a_read_stopped_early_and_continues_from_before(haystac
     assert found == ["needle 2", "needle 1", "needle 0"] and responses >= 2000 // 300
 
 
+def far_behind_cursor(store) -> str:
+    """A tail cursor taken an hour before the haystack's entries: everything is still to come."""
+    then = PAST - timedelta(hours=1)
+    real_clock, store._clock = store._clock, lambda: then
+    try:
+        return store.recent(Query(limit=1, until=format_utc(then))).cursor
+    finally:
+        store._clock = real_clock
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_tail_far_behind_reads_within_its_budget_and_catches_up_exactly_once(haystacks, make_store, shards):
+    names, _ = haystacks
+    budget = 300
+    store = make_store(table=names[shards], table_shards=shards, max_scan=budget)
+    warm(store)
+    cursor, query = far_behind_cursor(store), Query(limit=1000, grep="needle")
+    found, flags = [], []
+    with Accounting(store._client) as counted:
+        for _ in range(50):
+            counted.reset()
+            page = store.follow(cursor, query)
+            assert counted.examined("Query") == page.scanned <= budget  # never past the budget
+            found += [e["message"] for e in page.entries]
+            flags.append(page.truncated)
+            cursor = page.cursor
+            if not page.truncated:
+                break
+    assert found == ["needle 0", "needle 1", "needle 2"]  # each once, oldest first
+    # Every read but the last stopped at its budget below the horizon; the last reached the end.
+    assert flags[-1] is False and all(flags[:-1]) and len(flags) >= 2000 // budget
+    assert store.follow(cursor, query).entries == []  # and nothing is delivered twice
+
+
+@pytest.mark.parametrize("target", ["dynamodb", "url"])
+def test_a_follower_reads_on_without_pausing_while_a_budgeted_read_has_a_backlog(haystacks, make_store, target):
+    from contextlib import ExitStack
+
+    from logsvc.client import FunctionUrlStore
+    from logsvc.handler import ingest, read
+    from logsvc.serve.server import LocalServer
+    from logsvc.tail import Follower
+
+    names, _ = haystacks
+    store = make_store(table=names[4], table_shards=4, max_scan=300)
+    cursor = far_behind_cursor(store)
+    with ExitStack() as stack:
+        if target == "url":  # the client, over HTTP, to the read handler on the same store
+            server = stack.enter_context(LocalServer(store, ingest_handle=ingest.handle, read_handle=read.handle))
+            store = FunctionUrlStore(None, server.read_url)
+            stack.callback(store.close)
+        events = []
+        follower = Follower(store, Query(limit=1000, grep="needle"), cursor, interval=1.0, idle_timeout=0,
+                            sleep=lambda seconds: events.append(f"pause {seconds}"))
+        for item in follower:
+            events.append(item["message"])
+    # Pages with no match but a backlog neither end an idle tail nor wait the interval: the one
+    # pause is after the read that caught up (and the next, empty, read ends the idle tail).
+    assert events == ["needle 0", "needle 1", "needle 2", "pause 1.0"]
+
+
+def test_the_handler_says_a_tail_read_stopped_at_its_budget(haystacks, make_store):
+    from logsvc.handler import read
+
+    names, _ = haystacks
+    store = make_store(table=names[4], table_shards=4, max_scan=300)
+    params = {"grep": "needle", "limit": "1000", "cursor": far_behind_cursor(store)}
+    found, flags = [], []
+    for _ in range(50):
+        body = answer(read.handle(read_event(params), store))
+        assert body["scanned"] <= 300 and "before" not in body  # a tail continues by its cursor
+        found += [e["message"] for e in body["logs"]]
+        flags.append(body["truncated"])
+        if not body["truncated"]:
+            break
+        params["cursor"] = body["cursor"]
+    assert found == ["needle 0", "needle 1", "needle 2"] and flags[0] is True and flags[-1] is False
+
+
 @pytest.mark.parametrize("params, fragment", [
     ({"before": "yesterday"}, "before must be a position"),
     ({"before": "2026-01-05T12:00:00+00:00#x", "cursor": "ddb2.AA"}, "one or the other"),

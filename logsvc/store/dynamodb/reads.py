@@ -15,8 +15,11 @@ de-duplicates by id. A cursor is ``ddb2.`` followed by url-safe base64 (no paddi
 `follow` queries every shard for ``TimeId > W`` in ascending order, merges, skips entries already
 delivered and entries the query filters out, and takes ``limit``. The new watermark is
 ``max(W, min(now - settle, last delivered TimeId when the page was cut short by limit))``; the
-delivered set is pruned to entries above it. `recent` returns a cursor with W = now - settle and
-every matching entry above W marked as delivered: "everything that arrives after this read".
+delivered set is pruned to entries above it. A read whose budget (`scan`) runs out at P has
+examined everything below P, so P then takes the place of the last delivered TimeId: a tail's
+every read costs at most the budget, and a reader far behind catches up over several reads.
+`recent` returns a cursor with W = now - settle and every matching entry above W marked as
+delivered: "everything that arrives after this read".
 
 Size bound: a cursor holds at most `MAX_CURSOR_IDS` (256) delivered entries, about 3.5 KB,
 whatever the ingest rate: when more are delivered above W, W moves up past the oldest (whole
@@ -92,14 +95,26 @@ class _Reads:
                     truncated=truncated, scanned=budget.scanned, resume=resume if truncated else None)
 
     def follow(self, cursor: str, query: Query) -> Page:
-        """Entries that arrived after `cursor`, oldest first, each once over a chain of calls."""
+        """Entries that arrived after `cursor`, oldest first, each once over a chain of calls.
+
+        Within the read budget, like `recent`: when it runs out at position P, everything below P
+        was examined in every partition, so the watermark may move up to P (never past the
+        horizon) and the next call reads on above it. A stop below the horizon leaves a backlog:
+        the page is `truncated`, and the caller asks again without pausing.
+        """
         watermark, seen = _decode_cursor(cursor)
         horizon = format_utc(self._clock() - self._settle)
+        budget = Budget(scan_budget(query.limit, self._max_scan))
         delivered: list[dict] = []
         last_time_id = None
-        stream = self._merged(query, lower=_max(watermark, query.since), upper=query.until, ascending=True)
+        stopped_at = None
+        stream = self._merged(query, lower=_max(watermark, query.since), upper=query.until, ascending=True,
+                              budget=budget)
         for time_id, entry in stream:
-            if not query.matches(entry):
+            if entry is STOP:
+                stopped_at = time_id
+                break
+            if entry is SKIP or not query.matches(entry):
                 continue
             key = _key(entry)
             if key in seen:
@@ -111,12 +126,18 @@ class _Reads:
                 break
         # Cut short by limit: the rest above the last delivered entry is still to come.
         truncated = len(delivered) >= query.limit and last_time_id is not None
-        candidate = min(horizon, last_time_id) if truncated else horizon
+        candidate = horizon
+        keep_from = None
+        if truncated:
+            candidate, keep_from = min(horizon, last_time_id), _micros(last_time_id.split("#", 1)[0])
+        elif stopped_at is not None:
+            candidate, keep_from = min(horizon, stopped_at), _micros(stopped_at.split("#", 1)[0])
         new_watermark = max(watermark, candidate)
         floor = _micros(new_watermark.split("#", 1)[0])
         kept = {key for key in seen if key[0] >= floor}
-        keep_from = _micros(last_time_id.split("#", 1)[0]) if truncated else None
-        return Page(delivered, _encode_cursor(*_bounded(new_watermark, kept, keep_from=keep_from)))
+        backlog = stopped_at is not None and stopped_at < horizon
+        return Page(delivered, _encode_cursor(*_bounded(new_watermark, kept, keep_from=keep_from)),
+                    truncated=backlog, scanned=budget.scanned)
 
 
 # -- cursors and small helpers -------------------------------------------------------------------
