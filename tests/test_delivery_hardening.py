@@ -248,6 +248,9 @@ def test_a_torn_spool_line_is_set_aside_and_every_intact_entry_is_delivered(serv
     assert str(spool.quarantine_path) in flushed.stderr.replace("\n", "")
     assert spool.quarantine_path.read_bytes() == torn + b"\n"
     assert spooled_count(Target("url", env, server.stored)) == 0
+    # The set-aside line waits for a person: plain `status` names its file too.
+    status = cli(env, "status")
+    assert f"set aside (torn): {spool.quarantine_path}" in status.stdout.replace("\n", ""), status.output
 
 
 def test_flush_sets_aside_undecodable_lines_anywhere_and_reports_them(tmp_path):

@@ -30,10 +30,7 @@ def status(spool_name: SpoolOpt = None, *, targets: TargetOptions) -> None:
         waiting = named.count()
         sys.stdout.write(f"spool:   {named.key}\ntarget:  {named.target}\nfile:    {named.path}\n"
                          f"spooled: {waiting} entr{'y' if waiting == 1 else 'ies'}\n")
-        for what, path in (("set aside (torn)", named.quarantine_path),
-                           ("set aside (id clash)", named.path.with_suffix(".rejected.jsonl"))):
-            if path.exists():
-                sys.stdout.write(f"{what}: {path}\n")
+        _write_set_aside(named)
         return
     settings = targets.settings()
     where = settings.store_path() if settings["target"] == "local" else (
@@ -42,11 +39,21 @@ def status(spool_name: SpoolOpt = None, *, targets: TargetOptions) -> None:
     spool = spool_for(settings)
     waiting = spool.count() if spool else 0
     sys.stdout.write(f"spooled: {waiting} entr{'y' if waiting == 1 else 'ies'} waiting for this target\n")
+    if spool is not None:
+        _write_set_aside(spool)
     others = [(other, count) for other, count in spools() if spool is None or other.target != spool.target]
     for other, count in others:
         sys.stdout.write(f"         {count} waiting for {other.target} (spool {other.key})\n")
     if others:
         sys.stdout.write("hint: `logsvc flush --spool KEY` delivers another spool; add --discard to delete it\n")
+
+
+def _write_set_aside(spool) -> None:
+    """Name the files `flush` set lines of `spool` aside in: they wait for a person, not a retry."""
+    for what, path in (("set aside (torn)", spool.quarantine_path),
+                       ("set aside (id clash)", spool.path.with_suffix(".rejected.jsonl"))):
+        if path.exists():
+            sys.stdout.write(f"{what}: {path}\n")
 
 
 @app.command(rich_help_panel=SPOOL)
