@@ -10,6 +10,7 @@ AWS credentials and region are never stored here: they come from the standard AW
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from logsvc.errors import UsageError
@@ -219,7 +220,18 @@ def url_problem(value: str) -> str | None:
     return None
 
 
+# DynamoDB's table names: checked wherever a name comes from (flag, env, profile), so a typo fails
+# here with its origin, and not as an AWS validation error after the first request.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
 def _check(values: dict[str, str | None], origins: dict[str, str] | None = None) -> None:
+    table = values.get("table")
+    if table is not None and not _TABLE_NAME.fullmatch(table):
+        origin = (origins or {}).get("table", "")
+        where = f" ({origin})" if origin else ""
+        raise UsageError(f"table {table!r}{where} is not a DynamoDB table name",
+                         hint="3 to 255 letters, digits, '.', '_' or '-'")
     for key in URL_KEYS:
         value = values.get(key)
         problem = url_problem(value) if value else None

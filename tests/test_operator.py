@@ -307,6 +307,26 @@ def test_config_rejects_bad_names_and_values(args):
     assert invoke("config", "set", "region", "eu-west-1").exit_code == 0  # the shape a good one has
 
 
+@pytest.mark.parametrize("where", ["flag", "env", "profile"])
+def test_a_bad_table_name_is_refused_with_its_origin_wherever_it_comes_from(where, monkeypatch):
+    args, origin = ["recent", "--target", "dynamodb", "--region", "eu-west-1"], ""
+    if where == "flag":
+        args += ["--table", "logs;drop"]
+        origin = "(flag)"
+    elif where == "env":
+        monkeypatch.setenv("LOGSVC_TABLE", "logs;drop")
+        origin = "(env LOGSVC_TABLE)"
+    else:
+        config = Path(os.environ["LOGSVC_HOME"]) / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text('current = "default"\n[profiles.default]\ntable = "lo"\n')  # too short: 3 or more
+        origin = "(profile default)"
+    result = invoke(*args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "is not a DynamoDB table name" in result.stderr and origin in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path):
     typo = tmp_path / "typo" / "dir" / "logs.db"
     for command in (("recent",), ("tail",), ("tail", "-f", "--for", "1s")):

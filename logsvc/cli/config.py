@@ -43,10 +43,9 @@ def _profile_name(data: dict, profile: str | None) -> str:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-# What AWS names look like: regions (eu-west-1, us-gov-west-1, or `local` for a local endpoint)
-# and DynamoDB tables. Checked when set, so a typo fails here and not in the first request.
+# What AWS region names look like (eu-west-1, us-gov-west-1, or `local` for a local endpoint).
+# Checked when set, so a typo fails here and not in the first request.
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
 def _checked_name(name: str) -> str:
@@ -65,9 +64,6 @@ def _check_value(key: str, value: str) -> None:
                          hint="the table's index shard count; `logsvc config unset shards` reads it from the table")
     if key == "region" and not _REGION.fullmatch(value):
         raise UsageError(f"region {value!r} is not an AWS region name", hint="e.g. eu-west-1")
-    if key == "table" and not _TABLE.fullmatch(value):
-        raise UsageError(f"table {value!r} is not a DynamoDB table name",
-                         hint="3 to 255 letters, digits, '.', '_' or '-'")
     from logsvc.deploy.parameters import BY_SETTING, template_parameters
 
     if key in BY_SETTING:
