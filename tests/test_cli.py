@@ -369,7 +369,9 @@ def test_debug_after_a_sub_command_of_a_group():
 @pytest.mark.parametrize(
     "words, cword, expected",
     [("logsvc re", 1, ["recent"]), ("logsvc recent --output ", 3, ["table", "json", "jsonl", "raw"]),
-     ("logsvc tail --fol", 2, ["--follow"])],
+     ("logsvc tail --fol", 2, ["--follow"]), ("logsvc config set tab", 3, ["table"]),
+     ("logsvc config unset re", 3, ["read_url", "region", "retention_days", "reserved_concurrency"]),
+     ("logsvc config set target ", 4, ["local", "url", "dynamodb"]), ("logsvc config set alarms o", 4, ["on", "off"])],
 )
 def test_shell_completion_offers_commands_options_and_choices(words, cword, expected):
     script = Path(sys.executable).parent / "logsvc"  # the installed console script names the completion

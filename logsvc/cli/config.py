@@ -70,10 +70,25 @@ def _check_value(key: str, value: str) -> None:
         template_parameters({key: value})  # what deploy would refuse (alarms maybe), refused now
 
 
+def _complete_key(incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion of KEY: the settings, each with its help."""
+    from logsvc.config import SETTINGS
+
+    return [(key, help_text) for key, (_default, help_text) in SETTINGS.items() if key.startswith(incomplete)]
+
+
+def _complete_value(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of VALUE, for the settings whose values are a fixed set."""
+    from logsvc.config import AUTHS, TARGETS
+
+    choices = {"target": TARGETS, "auth": AUTHS, "alarms": ("on", "off"), "keep_table": ("yes", "no")}
+    return [choice for choice in choices.get(ctx.params.get("key") or "", ()) if choice.startswith(incomplete)]
+
+
 @config_app.command("set")
 def config_set(
-    key: Annotated[str, typer.Argument(help="A setting: see `logsvc config show`.")],
-    value: Annotated[str, typer.Argument(help="Its value.")],
+    key: Annotated[str, typer.Argument(help="A setting: see `logsvc config show`.", autocompletion=_complete_key)],
+    value: Annotated[str, typer.Argument(help="Its value.", autocompletion=_complete_value)],
     profile: ProfileOpt = None,
 ) -> None:
     """Set KEY to VALUE in a profile (the active one unless --profile)."""
@@ -94,7 +109,8 @@ def config_set(
 
 
 @config_app.command("unset")
-def config_unset(key: Annotated[str, typer.Argument(help="The setting to remove.")], profile: ProfileOpt = None) -> None:
+def config_unset(key: Annotated[str, typer.Argument(help="The setting to remove.", autocompletion=_complete_key)],
+                 profile: ProfileOpt = None) -> None:
     """Remove KEY from a profile, so its default applies again."""
     from logsvc.config import load_file, save_file
 
