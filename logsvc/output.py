@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from datetime import datetime
-from typing import IO
+from typing import IO, Iterable
 
 OUTPUTS = ("table", "json", "jsonl", "raw")
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -68,14 +68,19 @@ class TimeFormat:
         one; rows either side of a daylight-saving change each show their own instead."""
         if self.utc:
             return "Time (UTC)", [self.show(text) for text in stored]
-        instants = [datetime.fromisoformat(text).astimezone() for text in stored]
-        named: dict = {}  # utcoffset -> its text: strftime once per offset, not once per row
-        shown = [named.get(instant.utcoffset()) or named.setdefault(instant.utcoffset(), _offset(instant))
-                 for instant in instants]
+        instants, shown = self.local(stored)
         offsets = set(shown) or {_offset(datetime.now().astimezone())}
         if len(offsets) == 1:
             return f"Time ({offsets.pop()})", [_clock(instant) for instant in instants]
         return "Time (local)", [f"{_clock(instant)} {offset}" for instant, offset in zip(instants, shown)]
+
+    @staticmethod
+    def local(stored: list[str]) -> tuple[list[datetime], list[str]]:
+        """Stored times in the local zone, and each one's offset as text (+01:00)."""
+        instants = [datetime.fromisoformat(text).astimezone() for text in stored]
+        named: dict = {}  # utcoffset -> its text: strftime once per offset, not once per row
+        return instants, [named.get(instant.utcoffset()) or named.setdefault(instant.utcoffset(), _offset(instant))
+                          for instant in instants]
 
     def show(self, stored: str) -> str:
         instant = datetime.fromisoformat(stored)
@@ -145,6 +150,30 @@ class Renderer:
             for entry in entries:
                 self.entry(entry)
         self.stream.flush()
+
+    def pages(self, pages: Iterable[tuple[list[dict], bool]]) -> None:
+        """A listing read a page at a time, as ``(entries, last)`` pairs: each page written as it
+        comes (a table's first rows show before the last page is read; see `tabular.draw_pages`),
+        except as one JSON array, or as a whole table when the first page is the only one."""
+        pages = iter(pages)
+        if self.output == "json":
+            self.entries([entry for page, _ in pages for entry in page])
+        elif self.output != "table":
+            for page, _ in pages:
+                self.stream.write("".join(self._line(entry) for entry in page))
+                self.stream.flush()
+        else:
+            first, last = next(pages, ([], True))
+            if last:
+                self.entries(first)
+                return
+            from logsvc.tabular import draw_pages
+
+            if not draw_pages(self, first, pages):  # a terminal too narrow: Rich lays out the whole table
+                self.entries(first + [entry for page, _ in pages for entry in page])
+
+    def _line(self, entry: dict) -> str:
+        return (to_json(entry) if self.output == "jsonl" else self._raw_line(entry)) + "\n"
 
     def entry(self, entry: dict) -> None:
         """One entry of a stream (tail): a line, flushed at once so pipes see it."""

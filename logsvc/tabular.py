@@ -7,15 +7,22 @@ the message column narrowed to fit the terminal), and then each row is written a
 row by string formatting, any other (a message to fold, a character wider or narrower than one
 cell) by Rich itself, as a table of the same widths. What `draw` writes is checked against
 `Renderer._table`, Rich's whole table, byte for byte (tests/test_table_rows.py).
+
+A listing read page by page (`recent -n 100000`) is drawn by `draw_pages` as the pages come, its
+widths fixed from the first page and the terminal, so that its first rows show before the store
+has been read to the end (tests/test_table_stream.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from logsvc.output import SEVERITY_STYLES, printable
 
 # Column padding with box=None and pad_edge=False: one space between cells on each side, none outside.
 _FIRST, _MIDDLE, _LAST = (0, 1), (1, 1), (1, 0)
 _SOURCE_WIDTH = 20
+_TIME_WIDTH = len("2026-11-28 12:00:00.000")  # and " +01:00" more where each row states its offset
 _FLUSH_ROWS = 256  # rows written at a time; the first batch is flushed at once
 
 
@@ -30,19 +37,79 @@ def draw(renderer, entries: list[dict]) -> bool:
     width = console.width
     show_source = width >= 100 and any("source" in entry for entry in entries)
     header, times = renderer.times.column([entry["dateTime"] for entry in entries])
-    rows = []
-    for entry, shown in zip(entries, times):
-        cells = [shown, entry["severity"].upper()]
-        if show_source:
-            cells.append(printable(entry.get("source", ""), keep_newlines=False))
-        cells.append(printable(entry["message"], keep_newlines=False))
-        rows.append((entry["severity"], cells))
+    rows = [_row(entry, shown, show_source) for entry, shown in zip(entries, times)]
     headers = [header, "Severity", *(["Source"] if show_source else []), "Message"]
     widths = _widths(console, headers, rows, width)
     if widths is None:
         return False
-    _write(renderer, console, headers, rows, widths)
+    writer = _Rows(renderer, console, widths, show_source)
+    writer.header(headers)
+    writer.write(rows)
     return True
+
+
+def draw_pages(renderer, first: list[dict], rest: Iterator[tuple[list[dict], bool]]) -> bool:
+    """Write the table of a listing read page by page, each page as it comes; False (nothing
+    written) on a terminal too narrow for it.
+
+    The widths are fixed before the second page is read, from the first page and the terminal:
+    times and severities have one width, the source column (shown when the first page has
+    sources, on 100 columns or more) is as wide as it may be, and the message column takes the
+    rest, a longer message folding in it. The time header states the first page's offset, as the
+    whole table does; should a later row have another (a daylight-saving change), the header is
+    stated again, with that offset, above it: every time shown stays true. A first page already
+    spanning two offsets shows each row's own, as the whole table does.
+    """
+    from logsvc.output import _clock
+
+    console = renderer._rich()
+    times = renderer.times
+    source = console.width >= 100 and any("source" in entry for entry in first)
+    offset = None
+    if not times.utc:
+        offsets = set(times.local([entry["dateTime"] for entry in first])[1])
+        offset = offsets.pop() if len(offsets) == 1 else None
+    fixed = [_TIME_WIDTH if times.utc or offset else _TIME_WIDTH + 7, len("Severity"), *([_SOURCE_WIDTH] * source)]
+    message = console.width - sum(fixed) - 2 * len(fixed)  # two spaces between columns
+    if message < 1:
+        return False
+    writer = _Rows(renderer, console, [*fixed, message], source)
+
+    def headers(label: str) -> list[str]:
+        return [f"Time ({label})", "Severity", *(["Source"] * source), "Message"]
+
+    writer.header(headers("UTC" if times.utc else offset or "local"))
+    page = first
+    while True:
+        stored = [entry["dateTime"] for entry in page]
+        if times.utc:
+            writer.write([_row(entry, times.show(text), source) for entry, text in zip(page, stored)])
+        else:
+            instants, shown = times.local(stored)
+            rows = []
+            for entry, instant, own in zip(page, instants, shown):
+                if offset is None:
+                    rows.append(_row(entry, f"{_clock(instant)} {own}", source))
+                    continue
+                if own != offset:
+                    writer.write(rows)
+                    rows, offset = [], own
+                    writer.header(headers(own))
+                rows.append(_row(entry, _clock(instant), source))
+            writer.write(rows)
+        renderer.stream.flush()
+        page = next(rest, (None, True))[0]
+        if page is None:
+            return True
+
+
+def _row(entry: dict, shown_time: str, source: bool) -> tuple[str, list[str]]:
+    """A row's severity and its cells as shown: every character of the message literal."""
+    cells = [shown_time, entry["severity"].upper()]
+    if source:
+        cells.append(printable(entry.get("source", ""), keep_newlines=False))
+    cells.append(printable(entry["message"], keep_newlines=False))
+    return entry["severity"], cells
 
 
 def _measure(console, text: str) -> int:
@@ -73,80 +140,93 @@ def _widths(console, headers: list[str], rows: list, limit: int) -> list[int] | 
     return [total - sum(pad) for total, pad in zip(widths, pads)]
 
 
-def _write(renderer, console, headers: list[str], rows: list, widths: list[int]) -> None:
-    from rich.cells import cell_len
-    from rich.text import Text
+class _Rows:
+    """Writes rows of fixed column widths: plain ones by string formatting, the rest through Rich."""
 
-    stream = renderer.stream
-    colours = {}  # style -> (start, end) escape codes on this console, learnt from Rich itself
+    def __init__(self, renderer, console, widths: list[int], source: bool) -> None:
+        self.stream = renderer.stream
+        self.console = console
+        self.widths = widths
+        self.source = source
+        self.colours: dict = {}  # style -> (start, end) escape codes on this console, learnt from Rich itself
+        self.lines: list[str] = []  # rows drawn here, not yet written
+        self.folded = None  # rows Rich lays out (as one table of these widths), not yet written
+        self.headers: list[str] = []
+        self.done = 0
 
-    def styled(text: str, style: str) -> str:
+    def header(self, headers: list[str]) -> None:
+        self.emit()
+        self.headers = headers
+        self.console.print(_table(self.widths, headers, show_header=True))
+
+    def emit(self) -> None:
+        if self.lines:
+            self.stream.write("".join(self.lines))
+            self.lines = []
+        if self.folded is not None:
+            self.console.print(self.folded)
+            self.folded = None
+
+    def _styled(self, text: str, style: str) -> str:
         if not style:
             return text
-        if style not in colours:
-            with console.capture() as captured:
-                console.print(Text("Z", style=style), end="")
-            colours[style] = tuple(captured.get().split("Z", 1))
-        start, end = colours[style]
+        if style not in self.colours:
+            from rich.text import Text
+
+            with self.console.capture() as captured:
+                self.console.print(Text("Z", style=style), end="")
+            self.colours[style] = tuple(captured.get().split("Z", 1))
+        start, end = self.colours[style]
         return f"{start}{text}{end}" if start else text
 
-    def fits(text: str, width: int) -> int | None:
-        """The cells `text` takes when Rich would draw it as it is on one line of `width`, else None."""
-        if _plain(text):
-            return len(text) if len(text) <= width else None
-        if "\t" in text:
-            return None
-        cells = cell_len(text)
-        return cells if cells <= width else None
+    def write(self, rows: list) -> None:
+        from rich.cells import cell_len
 
-    console.print(_table(widths, headers, show_header=True))
-    source = len(headers) == 4
-    lines: list[str] = []  # rows drawn here, not yet written
-    folded = None  # rows Rich lays out (as one table of these widths), not yet written
-    done = 0
+        def fits(text: str, width: int) -> int | None:
+            """The cells `text` takes when Rich would draw it as it is on one line of `width`, else None."""
+            if _plain(text):
+                return len(text) if len(text) <= width else None
+            if "\t" in text:
+                return None
+            cells = cell_len(text)
+            return cells if cells <= width else None
 
-    def emit() -> None:
-        nonlocal lines, folded
-        if lines:
-            stream.write("".join(lines))
-            lines = []
-        if folded is not None:
-            console.print(folded)
-            folded = None
+        widths, source, styled = self.widths, self.source, self._styled
+        for severity, cells in rows:
+            style = SEVERITY_STYLES.get(severity, "")
+            message = fits(cells[-1], widths[-1])
+            if not source:
+                origin = 0
+            elif _plain(cells[2]):
+                origin = len(cells[2])  # a longer one is cut below, with an ellipsis
+            else:
+                origin = fits(cells[2], widths[2])
+            if message is None or origin is None:
+                if self.lines:
+                    self.emit()
+                if self.folded is None:
+                    self.folded = _table(widths, self.headers, show_header=False)
+                from rich.text import Text
 
-    for severity, cells in rows:
-        style = SEVERITY_STYLES.get(severity, "")
-        message = fits(cells[-1], widths[-1])
-        if not source:
-            origin = 0
-        elif _plain(cells[2]):
-            origin = len(cells[2])  # a longer one is cut below, with an ellipsis
-        else:
-            origin = fits(cells[2], widths[2])
-        if message is None or origin is None:
-            if lines:
-                emit()
-            if folded is None:
-                folded = _table(widths, headers, show_header=False)
-            folded.add_row(*_cells(cells, severity, source, Text))
-        else:
-            if folded is not None:
-                emit()
-            parts = [styled(cells[0].ljust(widths[0]), "dim"), "  ", styled(cells[1].ljust(widths[1]), style), "  "]
-            if source:
-                shown = cells[2]
-                if origin > widths[2]:
-                    shown, origin = shown[:widths[2] - 1] + "…", widths[2]
-                parts += [styled(shown + " " * (widths[2] - origin), "dim"), "  "]
-            padded = cells[-1] + " " * (widths[-1] - message)
-            parts += [styled(padded, style if severity == "error" else ""), "\n"]
-            lines.append("".join(parts))
-        done += 1
-        if done % _FLUSH_ROWS == 0:
-            emit()
-            if done == _FLUSH_ROWS:
-                stream.flush()  # the first rows show now, not when the last one is ready
-    emit()
+                self.folded.add_row(*_cells(cells, severity, source, Text))
+            else:
+                if self.folded is not None:
+                    self.emit()
+                parts = [styled(cells[0].ljust(widths[0]), "dim"), "  ", styled(cells[1].ljust(widths[1]), style), "  "]
+                if source:
+                    shown = cells[2]
+                    if origin > widths[2]:
+                        shown, origin = shown[:widths[2] - 1] + "…", widths[2]
+                    parts += [styled(shown + " " * (widths[2] - origin), "dim"), "  "]
+                padded = cells[-1] + " " * (widths[-1] - message)
+                parts += [styled(padded, style if severity == "error" else ""), "\n"]
+                self.lines.append("".join(parts))
+            self.done += 1
+            if self.done % _FLUSH_ROWS == 0:
+                self.emit()
+                if self.done == _FLUSH_ROWS:
+                    self.stream.flush()  # the first rows show now, not when the last one is ready
+        self.emit()
 
 
 def _cells(cells: list[str], severity: str, source: bool, Text) -> list:

@@ -12,7 +12,7 @@ import shlex
 import sys
 
 from logsvc.errors import UsageError
-from logsvc.reading import Outcome, read_recent
+from logsvc.reading import Outcome, RecentPages, read_recent
 from logsvc.store import Query
 
 
@@ -29,16 +29,24 @@ def check_before(before: str | None) -> str | None:
 
 def read(backend, query: Query) -> Outcome:
     """`read_recent`, with a progress line on stderr once a read takes more than a second."""
+    return read_recent(backend, query, progress=_progress(query))
 
+
+def pages(backend, query: Query, *, first_page: int | None) -> RecentPages:
+    """`read` a page at a time (`RecentPages`), the first of `first_page` entries (None: all)."""
+    return RecentPages(backend, query, first_page=first_page, progress=_progress(query))
+
+
+def _progress(query: Query):
     def progress(found: int, scanned: int | None) -> None:
         examined = f", {scanned:,} entries examined" if scanned is not None else ""
         sys.stderr.write(f"searching: {found} of {query.limit} found{examined}...\n")
         sys.stderr.flush()
 
-    return read_recent(backend, query, progress=progress)
+    return progress
 
 
-def stopped_early(outcome: Outcome, query: Query, *, command: str = "recent") -> None:
+def stopped_early(outcome: Outcome | RecentPages, query: Query, *, command: str = "recent") -> None:
     """If the read stopped at its bound: one line on stderr with what it did and how to go on."""
     if outcome.resume is None:
         return

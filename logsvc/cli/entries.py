@@ -93,6 +93,9 @@ def _hostname() -> str:
         return socket.gethostname()
 
 
+FIRST_PAGE = 200  # entries `recent` reads before showing any: a few milliseconds from a local store
+
+
 @app.command(rich_help_panel=ENTRIES)
 @shared_options()
 def recent(
@@ -118,12 +121,13 @@ def recent(
     query.before = _continue.check_before(before)
     backend = open_store(targets.settings(), reading=True)
     try:
-        page = _continue.read(backend, query)  # over the store's continuations, as far as --limit needs
+        # Page by page, each shown as it comes (as far as --limit needs); one JSON array is one read.
+        read = _continue.pages(backend, query, first_page=None if display.output.value == "json" else FIRST_PAGE)
+        display.renderer().pages(read)
     finally:
         backend.close()
-    display.renderer().entries(page.entries)
-    _continue.stopped_early(page, query)
-    fail_if(fail_on, threshold, entries=page.entries, window=f" in the {len(page.entries)} shown")
+    _continue.stopped_early(read, query)
+    fail_if(fail_on, threshold, entries=read.entries, window=f" in the {len(read.entries)} shown")
 
 
 @app.command(rich_help_panel=ENTRIES)

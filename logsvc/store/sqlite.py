@@ -370,7 +370,8 @@ def _filters(query: Query, *extra: object) -> tuple[str, list]:
         params.append(query.until)
     if query.before:  # a position (dateTime#id): before it in recent's order
         instant, _, entry_id = query.before.partition("#")
-        clauses.append("(date_time < ? OR (date_time = ? AND id < ?))")
+        # `<=` is a range on the index: a read below a position starts there, not at the newest.
+        clauses.append("date_time <= ? AND (date_time < ? OR id < ?)")
         params.extend((instant, instant, entry_id))
     if query.grep:
         clauses.append("instr(message, ?) > 0")
