@@ -1,0 +1,287 @@
+"""`recent` reads and shows page by page: every entry once, newest first, the first rows at once.
+
+The page size is made small (`entries.FIRST_PAGE`) so that a few dozen entries cross many page
+boundaries; the pipe tests run the real command on a store big enough that its output cannot fit
+in a pipe, so the order of events, not a timer, shows what was written before what was read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from typer.testing import CliRunner
+
+from logsvc.cli import app
+from logsvc.cli import entries as entries_command
+from logsvc.entry import normalise
+from logsvc.store.sqlite import SQLiteStore
+from tests.conftest import ROOT
+
+runner = CliRunner()
+BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ROW = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")  # a data row starts with its time
+
+
+def stored(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def clock(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def fill(path, data: list[dict]) -> None:
+    store = SQLiteStore(path)
+    try:
+        store.put([normalise(entry) for entry in data])
+    finally:
+        store.close()
+
+
+def entries_at(count: int, *, per_instant: int = 3, start: datetime = BASE, step=timedelta(seconds=1)) -> list[dict]:
+    """`count` entries, `per_instant` of them sharing each time (their ids alone order them)."""
+    severities = ("info", "warning", "error")
+    return [{"id": str(uuid.uuid4()), "dateTime": stored(start + step * (index // per_instant)),
+             "severity": severities[index % 3], "message": f"entry {index}"} for index in range(count)]
+
+
+def newest_first(data: list[dict]) -> list[dict]:
+    return sorted(data, key=lambda entry: (entry["dateTime"], entry["id"]), reverse=True)
+
+
+def table(*args: str, env: dict | None = None) -> list[str]:
+    result = runner.invoke(app, ["recent", "--color", "never", *args], env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The limits and positions of every read the local store serves, in order."""
+    seen = []
+    original = SQLiteStore.recent
+
+    def recent(self, query):
+        seen.append((query.limit, query.before))
+        return original(self, query)
+
+    monkeypatch.setattr(SQLiteStore, "recent", recent)
+    return seen
+
+
+@pytest.mark.parametrize("limit", [1000, 999, 437, 7, 5000])
+def test_the_table_shows_each_entry_once_newest_first_across_pages(tmp_path, monkeypatch, reads, limit):
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 7)
+    data = entries_at(1000)  # three to an instant: page boundaries fall between equal times
+    fill(tmp_path / "s.db", data)
+    lines = table("--store", str(tmp_path / "s.db"), "-n", str(limit), "--utc")
+    expected = newest_first(data)[:limit]
+    assert lines[0].split() == ["Time", "(UTC)", "Severity", "Message"]
+    shown = [(line[:23], line[25:33].rstrip(), line[35:].rstrip()) for line in lines[1:]]
+    assert shown == [(clock(datetime.fromisoformat(entry["dateTime"])), entry["severity"].upper(), entry["message"])
+                     for entry in expected]
+    asked = [asked for asked, _ in reads]
+    if limit > 7:
+        assert asked[:3] == [7, 28, 112][:len(asked[:3])] and len(reads) > 2  # many pages, each below the last
+        assert all(before for _, before in reads[1:]) and sum(asked) >= len(expected)
+    else:
+        assert asked == [7]
+
+
+def test_jsonl_and_raw_stream_the_same_entries_as_one_read(tmp_path, monkeypatch):
+    data = entries_at(300)
+    fill(tmp_path / "s.db", data)
+    args = ["recent", "--store", str(tmp_path / "s.db"), "-n", "250"]
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 1000)
+    whole = {output: runner.invoke(app, [*args, "-o", output]).stdout for output in ("jsonl", "raw", "json")}
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 4)
+    for output in ("jsonl", "raw", "json"):
+        assert runner.invoke(app, [*args, "-o", output]).stdout == whole[output], output
+    assert len(whole["jsonl"].splitlines()) == 250
+
+
+AWKWARD = [  # (message, as the table must show it)
+    ("[bold]no markup[/bold]", "[bold]no markup[/bold]"),
+    ("esc \x1b[2J clear", "esc \\x1b[2J clear"),
+    ("real\n2026-01-01 00:00:00.000  ERROR     forged row", "real\\n2026-01-01 00:00:00.000  ERROR     forged row"),
+    ("back\rspace", "back\\rspace"),
+    ("zero\u200bwidth", "zero\\u200bwidth"),
+    ("wide 日本語 text", "wide 日本語 text"),
+    ("tab\there", "tab\there"),
+    ("long " + "x" * 300, "long " + "x" * 300),
+]
+
+
+def test_messages_stay_literal_and_cannot_forge_rows_in_a_streamed_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 3)
+    data = [{"id": str(uuid.uuid4()), "dateTime": stored(BASE + timedelta(seconds=index)),
+             "severity": ("error", "info")[index % 2], "message": AWKWARD[index % len(AWKWARD)][0]}
+            for index in range(40)]
+    fill(tmp_path / "s.db", data)
+    for color in ("never", "always"):
+        result = runner.invoke(app, ["recent", "--store", str(tmp_path / "s.db"), "-n", "40", "--utc", "--color", color])
+        assert result.exit_code == 0, result.output
+        text = result.stdout
+        assert "\x1b[2J" not in text and "\r" not in text and "\u200b" not in text
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the styles Rich adds, and only those
+        assert (plain == text) is (color == "never")
+        lines = plain.splitlines()
+        starts = [index for index, line in enumerate(lines) if ROW.match(line)]
+        assert len(starts) == 40 and starts[0] == 1  # one row an entry: a newline forged none
+        for entry, begin, end in zip(newest_first(data), starts, [*starts[1:], len(lines)]):
+            # A folded message continues on lines of its own below its row, in the message column.
+            message = "".join(line[35:].rstrip() for line in lines[begin:end])
+            expected = dict(AWKWARD)[entry["message"]]
+            assert message.replace(" ", "") == expected.replace(" ", "").expandtabs().replace(" ", "")
+
+
+def test_severity_colours_in_a_streamed_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 2)
+    data = entries_at(9, per_instant=1)
+    fill(tmp_path / "s.db", data)
+    lines = table("--store", str(tmp_path / "s.db"), "-n", "9", "--utc", "--color", "always")
+    assert len(lines) == 10
+    for entry, line in zip(newest_first(data), lines[1:]):
+        code = {"error": "1;31", "warning": "33", "info": "36"}[entry["severity"]]
+        assert f"\x1b[{code}m{entry['severity'].upper()}" in line
+        assert (f"\x1b[{code}m{entry['message']}" in line) is (entry["severity"] == "error")  # error rows stand out
+
+
+@pytest.fixture
+def berlin(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_daylight_saving_change_after_the_first_page_restates_the_header(tmp_path, monkeypatch, berlin):
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 4)
+    # Every 10 minutes from 00:00 to 01:50 UTC; at 01:00 UTC Berlin went from +01:00 to +02:00.
+    data = entries_at(12, per_instant=1, start=datetime(2026, 3, 29, tzinfo=timezone.utc), step=timedelta(minutes=10))
+    fill(tmp_path / "s.db", data)
+    lines = table("--store", str(tmp_path / "s.db"), "-n", "12", "--local")
+    summer = [clock(datetime(2026, 3, 29, 3, 50) - timedelta(minutes=10 * n)) for n in range(6)]  # 03:50 .. 03:00
+    winter = [clock(datetime(2026, 3, 29, 1, 50) - timedelta(minutes=10 * n)) for n in range(6)]  # 01:50 .. 01:00
+    assert lines[0].split() == ["Time", "(+02:00)", "Severity", "Message"]
+    assert [line[:23] for line in lines[1:7]] == summer
+    assert lines[7].split() == ["Time", "(+01:00)", "Severity", "Message"]
+    assert [line[:23] for line in lines[8:]] == winter
+
+
+def test_a_first_page_across_the_change_gives_every_row_its_offset(tmp_path, monkeypatch, berlin):
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 8)
+    data = entries_at(12, per_instant=1, start=datetime(2026, 3, 29, tzinfo=timezone.utc), step=timedelta(minutes=10))
+    fill(tmp_path / "s.db", data)
+    lines = table("--store", str(tmp_path / "s.db"), "-n", "12", "--local")
+    assert lines[0].split()[:2] == ["Time", "(local)"] and len(lines) == 13
+    summer = [clock(datetime(2026, 3, 29, 3, 50) - timedelta(minutes=10 * n)) + " +02:00" for n in range(6)]
+    winter = [clock(datetime(2026, 3, 29, 1, 50) - timedelta(minutes=10 * n)) + " +01:00" for n in range(6)]
+    assert [line[:30] for line in lines[1:]] == summer + winter
+
+
+def test_a_terminal_too_narrow_for_the_streamed_widths_gets_the_whole_table(tmp_path, monkeypatch):
+    data = entries_at(20, per_instant=1)
+    fill(tmp_path / "s.db", data)
+    args = ["--store", str(tmp_path / "s.db"), "-n", "20", "--utc"]
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 3)
+    paged = table(*args, env={"COLUMNS": "34"})  # one column short of time, severity and one of message
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 100)
+    assert paged == table(*args, env={"COLUMNS": "34"})  # as Rich lays it out, from one read
+    assert sum(1 for line in paged if ROW.match(line)) == 20
+    assert table(*args, env={"COLUMNS": "36"}) != paged
+
+
+# -- the real command into a pipe ----------------------------------------------------------------
+
+BIG = 30_000  # rows of ~120 bytes: far more than a pipe holds, so the command waits on its reader
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("big") / "big.db"
+    fill(path, entries_at(BIG, per_instant=1))
+    return path
+
+
+def start(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    return subprocess.Popen([sys.executable, "-m", "logsvc", "recent", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+
+
+def first_lines(proc: subprocess.Popen, count: int, deadline: float = 60.0) -> bytes:
+    """At least the first `count` lines the command writes, read as they come (no sleeping), within `deadline`."""
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    seen, until = b"", time.monotonic() + deadline
+    try:
+        while seen.count(b"\n") < count:
+            assert selector.select(timeout=max(0.0, until - time.monotonic())), f"no {count} lines in {deadline} s"
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, f"the output ended after {seen!r}"
+            seen += chunk
+    finally:
+        selector.close()
+    return seen
+
+
+def test_the_first_rows_reach_a_pipe_before_the_store_is_read_to_the_end(big_store, tmp_path):
+    path = tmp_path / "big.db"
+    path.write_bytes(big_store.read_bytes())
+    proc = start("--store", str(path), "-n", "100000", "--utc")
+    try:
+        early = first_lines(proc, 2)
+        header, row = early.split(b"\n")[:2]
+        assert header.split() == [b"Time", b"(UTC)", b"Severity", b"Message"]
+        assert b"entry 29999" in row
+        # The rest of the table cannot fit in the pipe, so the command is still running: an entry
+        # stored now, older than every other, shows at the end only if the store is read in pages.
+        assert proc.poll() is None
+        fill(path, [{"id": str(uuid.uuid4()), "dateTime": stored(BASE - timedelta(days=1)), "severity": "info",
+                     "message": "stored after the first rows showed"}])
+        rest, errors = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, errors
+    rows = [line for line in (early + rest).decode().splitlines() if ROW.match(line)]
+    assert len(rows) == BIG + 1  # every entry once, and the late one too
+    assert rows[-1].rstrip().endswith("stored after the first rows showed")
+    assert rows[-2].rstrip().endswith("entry 0")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(big_store):
+    proc = start("--store", str(big_store), "-n", "100000")
+    try:
+        assert first_lines(proc, 3).count(b"\n") >= 3
+        proc.stdout.close()  # as `head -3` does
+        assert proc.wait(timeout=60) == 0
+        assert proc.stderr.read() == b""
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_read_below_a_position_starts_there_on_the_index(tmp_path):
+    """Each page of a long listing reads from where the last stopped, not from the newest entry."""
+    import sqlite3
+
+    from logsvc.store import Query
+    from logsvc.store.sqlite import _filters
+
+    fill(tmp_path / "s.db", entries_at(10))
+    where, params = _filters(Query(before=stored(BASE) + "#x"))
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM entries {where} ORDER BY date_time DESC, id DESC",
+                            params).fetchall()
+    assert "SEARCH entries USING COVERING INDEX entries_by_time (date_time<?)" in [row[-1] for row in plan]
