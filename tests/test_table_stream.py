@@ -24,6 +24,7 @@ from logsvc.cli import entries as entries_command
 from logsvc.entry import normalise
 from logsvc.store.sqlite import SQLiteStore
 from tests.conftest import ROOT
+from tests.targets_fixtures import moto_endpoint  # noqa: F401 - a fixture, used by name
 
 runner = CliRunner()
 BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -285,3 +286,71 @@ def test_a_read_below_a_position_starts_there_on_the_index(tmp_path):
         plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM entries {where} ORDER BY date_time DESC, id DESC",
                             params).fetchall()
     assert "SEARCH entries USING COVERING INDEX entries_by_time (date_time<?)" in [row[-1] for row in plan]
+
+
+# -- the remote targets: the same pages, over their own continuations ------------------------------
+
+
+def messages_shown(stdout: str) -> list[str]:
+    """The message column of a table's rows (the last column; columns are two spaces apart or more)."""
+    return [re.split(r"\s{2,}", line.strip())[-1] for line in stdout.splitlines()[1:]]
+
+
+@pytest.fixture(params=["url", "dynamodb"])
+def remote(request, tmp_path):
+    from tests.targets_fixtures import make_target
+
+    return make_target(request.param, request, tmp_path)
+
+
+def send_all(target, data: list[dict]) -> None:
+    from tests.targets_fixtures import cli, jsonl
+
+    result = cli(target.env, "send", "--file", "-", input=jsonl(data))
+    assert result.exit_code == 0, result.output
+
+
+def test_remote_targets_stream_every_entry_once_in_order(remote, monkeypatch):
+    from tests.targets_fixtures import cli
+
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 3)
+    data = entries_at(60)
+    send_all(remote, data)
+    expected = [entry["message"] for entry in newest_first(data)]
+    result = cli(remote.env, "recent", "-n", "100", "-o", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert [line.split('"message": "')[1].split('"')[0] for line in result.stdout.splitlines()] == expected
+    result = cli(remote.env, "recent", "-n", "59", "--utc", "--color", "never")
+    assert result.exit_code == 0, result.output
+    assert messages_shown(result.stdout) == expected[:59]
+
+
+def test_a_dynamodb_search_stopped_at_its_bound_shows_what_it_found_and_how_to_go_on(monkeypatch, tmp_path, request):
+    import shlex
+
+    from logsvc import reading
+    from logsvc.store.dynamodb import scan
+    from tests.targets_fixtures import cli, make_target
+
+    target = make_target("dynamodb", request, tmp_path)
+    data = entries_at(80, per_instant=1)
+    for entry in data[::8]:
+        entry["message"] = "needle " + entry["message"]
+    send_all(target, data)
+    needles = [entry["message"] for entry in newest_first(data) if entry["message"].startswith("needle")]
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 2)
+    monkeypatch.setattr(scan, "MIN_SCAN", 4)  # a read of 2 examines 10 items: most reads stop at their bound
+    found = cli(target.env, "recent", "--grep", "needle", "-n", "10", "--utc", "--color", "never")
+    assert found.exit_code == 0, found.output
+    assert messages_shown(found.stdout) == needles  # all 10, once, in order
+    monkeypatch.setattr(reading, "MAX_EXAMINED", 40)  # half the table: the search stops
+    monkeypatch.setattr(sys, "argv", ["logsvc", "recent", "--grep", "needle", "-n", "10", "--utc", "--color", "never"])
+    stopped = cli(target.env, *sys.argv[1:])
+    assert stopped.exit_code == 0, stopped.output
+    shown = messages_shown(stopped.stdout)
+    assert 0 < len(shown) < len(needles) and shown == needles[:len(shown)]
+    note = stopped.stderr.strip().splitlines()[-1]
+    assert note.startswith("stopped early: examined ") and f"found {len(shown)} of 10" in note
+    rest = cli(target.env, *shlex.split(note.split("continue with: ", 1)[1])[1:])
+    assert rest.exit_code == 0, rest.output
+    assert messages_shown(rest.stdout)[:1] == needles[len(shown):len(shown) + 1]
