@@ -354,3 +354,46 @@ def test_a_dynamodb_search_stopped_at_its_bound_shows_what_it_found_and_how_to_g
     rest = cli(target.env, *shlex.split(note.split("continue with: ", 1)[1])[1:])
     assert rest.exit_code == 0, rest.output
     assert messages_shown(rest.stdout)[:1] == needles[len(shown):len(shown) + 1]
+
+
+def on_a_terminal(*args: str, env: dict) -> bytes:
+    """The command's output on a 120-column pseudo-terminal, as an operator's shell runs it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    environment = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "NO_COLOR")}
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", *args], stdout=secondary, stderr=subprocess.PIPE,
+                            cwd=ROOT, env={**environment, "TERM": "xterm-256color", **env})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    os.close(primary)
+    return b"".join(chunks)
+
+
+def test_a_streamed_table_is_coloured_on_a_terminal_and_plain_under_no_color_or_in_a_pipe(tmp_path):
+    count = entries_command.FIRST_PAGE * 3  # several pages in the real command
+    fill(tmp_path / "s.db", entries_at(count, per_instant=1))
+    args = ("recent", "--store", str(tmp_path / "s.db"), "-n", str(count))
+    coloured = on_a_terminal(*args, env={})
+    assert b"\x1b[1;31mERROR" in coloured and b"\x1b[36mINFO" in coloured
+    plain = on_a_terminal(*args, env={"NO_COLOR": "1"})
+    piped = subprocess.run([sys.executable, "-m", "logsvc", *args], capture_output=True, cwd=ROOT, timeout=60,
+                           env={key: value for key, value in os.environ.items() if key != "NO_COLOR"}).stdout
+    for output in (plain, piped):
+        assert b"\x1b" not in output
+        rows = [line for line in output.decode().splitlines() if ROW.match(line)]
+        assert len(rows) == count and rows[0].rstrip().endswith(f"entry {count - 1}")
+        assert rows[-1].rstrip().endswith("entry 0")
