@@ -25,6 +25,9 @@ from logsvc.entry import batches, serialise
 from logsvc.errors import StoreError, UsageError
 
 _CHUNK_BYTES = 1024 * 1024  # an append writes this much at a time, so a huge one costs no more memory
+# Mutation testing (scripts/mutation.sh): "utf-8" spelled "UTF-8" is equivalent (codec names ignore
+# case), and so is encoding=None for the labels (the locale's codec: UTF-8 on the POSIX systems fcntl
+# limits us to, C locale included, by Python's locale coercion).
 
 
 class SpoolWriteError(StoreError):
@@ -71,7 +74,7 @@ class Spool:
         if first is None:
             return 0
         with self._locked():
-            created = not self.path.exists()
+            created = not self.path.exists()  # `created` only decides whether the folder is fsynced
             try:
                 created = self._write_label() or created
                 count = self._append_lines(self.path, (serialise(entry).encode("utf-8") for entry in chain([first], items)))
@@ -91,6 +94,9 @@ class Spool:
         try:
             self._write_all(fd, (self.target + "\n").encode("utf-8"))
             os.fsync(fd)
+        except BaseException:
+            self._label.unlink()  # an empty label would hide this spool from `status` for good
+            raise
         finally:
             os.close(fd)
         return True
@@ -102,7 +108,7 @@ class Spool:
         try:
             size = os.fstat(fd).st_size
             # A crash may have left a torn last line: start on a line of our own, never glued to it.
-            parts = [b"\n"] if size and os.pread(fd, 1, size - 1) != b"\n" else []
+            parts = [b"\n"] if size and os.pread(fd, 1, size - 1) != b"\n" else []  # (2 bytes at size-1: 1 read)
             pending, count = sum(map(len, parts)), 0
             try:
                 for line in lines:
@@ -111,7 +117,7 @@ class Spool:
                     pending, count = pending + len(data), count + 1
                     if pending >= _CHUNK_BYTES:
                         self._write_all(fd, b"".join(parts))
-                        parts, pending = [], 0
+                        parts, pending = [], 0  # (pending = 1: chunks a byte smaller, the same bytes written)
                 if parts:
                     self._write_all(fd, b"".join(parts))
                 os.fsync(fd)
@@ -226,6 +232,7 @@ class Spool:
                                   hint=f"free space in {self.path.parent}; delivered entries are replayed harmlessly") from exc
         if empty:
             tmp.unlink()
+            # (missing_ok=False: equivalent while every remover takes the lock, as flush holds it)
             self.path.unlink(missing_ok=True)
             self._label.unlink(missing_ok=True)
         else:
@@ -255,7 +262,7 @@ def _decode(line: bytes) -> dict | None:
 
 def _fsync_dir(directory: Path) -> None:
     """Make a file's creation, replacement or removal durable: fsync the folder that names it."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    fd = os.open(directory, os.O_RDONLY)  # a folder opens read-only on POSIX (as fcntl needs)
     try:
         os.fsync(fd)
     finally:
@@ -271,7 +278,7 @@ def spools(directory: Path | None = None) -> list[tuple[Spool, int]]:
     """Every spool holding entries, and how many wait."""
     directory = directory or spool_dir()
     found = []
-    for label in sorted(directory.glob("*.target")) if directory.exists() else []:
+    for label in sorted(directory.glob("*.target")):  # none in a folder that does not exist
         spool = Spool(label.read_text(encoding="utf-8").strip(), directory)
         count = spool.count()
         if count:
@@ -282,7 +289,7 @@ def spools(directory: Path | None = None) -> list[tuple[Spool, int]]:
 def named_spool(name: str, directory: Path | None = None) -> Spool:
     """The spool named by its target description (as `status` shows it) or its key (or a prefix of 4+)."""
     directory = directory or spool_dir()
-    labels = sorted(directory.glob("*.target")) if directory.exists() else []
+    labels = sorted(directory.glob("*.target"))
     known = [Spool(label.read_text(encoding="utf-8").strip(), directory) for label in labels]
     exact = [spool for spool in known if name.strip() == spool.target]
     matches = exact or [spool for spool in known if len(name) >= 4 and spool.key.startswith(name.lower())]
