@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from logsvc.times import TimeFormatError, format_utc, now_utc, parse_iso
@@ -36,6 +36,19 @@ _UUID_TEXT = re.compile(
     r"(?:urn:uuid:)?(\{)?[0-9a-f]{8}(-?)[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{12}(?(1)\})",
     re.IGNORECASE,
 )
+# The forms almost every entry arrives in, recognised without a parse (anything else, valid or
+# not, takes the full path, so they are a shortcut, not a second definition of what is valid):
+# a canonical lowercase UUID, and a UTC time with 'Z' or +00:00 and at most microseconds.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UTC_TEXT = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|\+00:00)"
+)
+_VALID_DATES: set[str] = set()  # "YYYY-MM-DD" prefixes already known to be real dates
+_REFRESH = timedelta(seconds=1)
+# (t, format_utc(t + MAX_FUTURE)) for a t at or before the current time: a stored form at or
+# below it is not too far ahead. One tuple, so threads read a consistent pair.
+_future_limit: tuple[datetime, str] = (datetime.min.replace(tzinfo=timezone.utc), "")
 T = TypeVar("T")
 _SEVERITY_ALIASES = {"warn": "warning", "err": "error"}
 
@@ -71,8 +84,22 @@ def new_id() -> str:
     return f"{hexed[:8]}-{hexed[8:12]}-4{hexed[13:16]}-{variant}{hexed[17:20]}-{hexed[20:]}"
 
 
+def random_ids(batch: int = 1024) -> Iterator[str]:
+    """Endless new_id()s, from one random read per `batch`: for bulk input, which makes millions.
+
+    A generator of its own per caller: nothing shared between threads, nor across a fork."""
+    variant = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+    while True:
+        hexed = os.urandom(16 * batch).hex()
+        for at in range(0, 32 * batch, 32):
+            h = hexed[at:at + 32]
+            yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"
+
+
 def _valid_text(value: str) -> bool:
     """False for strings that cannot be stored as UTF-8 (lone surrogates from JSON escapes)."""
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")  # (codec names ignore case: "UTF-8" is an equivalent mutant)
     except UnicodeEncodeError:
@@ -80,8 +107,11 @@ def _valid_text(value: str) -> bool:
     return True
 
 
-def normalise(raw: object, *, now: datetime | None = None, lenient_severity: bool = False) -> dict:
-    """Validate one entry and return its normalised form, or raise EntryError naming every problem."""
+def normalise(raw: object, *, now: datetime | None = None, lenient_severity: bool = False,
+              make_id: Callable[[], str] = new_id) -> dict:
+    """Validate one entry and return its normalised form, or raise EntryError naming every problem.
+
+    `make_id` gives the id of an entry without one (bulk input passes a batched `random_ids`)."""
     if not isinstance(raw, dict):
         raise EntryError([f"an entry must be a JSON object, not {_json_type(raw)}"])
     problems: list[str] = []
@@ -97,9 +127,11 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
 
     raw_id = raw.get("id")
     if raw_id is None and "id" not in raw:
-        entry["id"] = new_id()
+        entry["id"] = make_id()
     elif not isinstance(raw_id, str):
         problems.append("id must be a UUID string")
+    elif _CANONICAL_UUID.fullmatch(raw_id):
+        entry["id"] = raw_id  # what str(uuid.UUID(raw_id)) would give back
     elif _UUID_TEXT.fullmatch(raw_id):
         entry["id"] = str(uuid.UUID(raw_id))
     else:
@@ -108,6 +140,8 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
     current = now or now_utc()
     if "dateTime" not in raw:
         entry["dateTime"] = format_utc(current)
+    elif (stored := _canonical_utc(raw["dateTime"], current)) is not None:
+        entry["dateTime"] = stored
     else:
         try:
             instant = parse_iso(raw["dateTime"])
@@ -158,6 +192,33 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
             too_large=True,
         )
     return entry
+
+
+def _canonical_utc(value: object, current: datetime) -> str | None:
+    """The stored form of a canonical UTC time not too far ahead of `current`, by string work
+    alone; None for anything else, which the full parse then accepts or explains."""
+    global _future_limit
+    if not isinstance(value, str) or not _UTC_TEXT.fullmatch(value):
+        return None
+    if value[:10] not in _VALID_DATES:  # the pattern allows 02-31 and year 0000
+        try:
+            datetime(int(value[:4]), int(value[5:7]), int(value[8:10]))
+        except ValueError:
+            return None
+        if len(_VALID_DATES) > 4096:
+            _VALID_DATES.clear()
+        _VALID_DATES.add(value[:10])
+    body = value[:-1] if value[-1] == "Z" else value[:-6]
+    stored = f"{body[:19]}{body[19:].ljust(7, '0') if len(body) > 19 else '.000000'}+00:00"
+    taken, limit = _future_limit
+    if not (taken <= current and current - taken < _REFRESH):
+        try:
+            taken, limit = current, format_utc(current + MAX_FUTURE)
+        except OverflowError:
+            return None
+        _future_limit = (taken, limit)
+    # Fixed width, so string order is time order; `limit` is at most the true limit.
+    return stored if stored <= limit else None
 
 
 def batches(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
