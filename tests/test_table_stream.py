@@ -156,6 +156,33 @@ def test_severity_colours_in_a_streamed_table(tmp_path, monkeypatch):
         assert (f"\x1b[{code}m{entry['message']}" in line) is (entry["severity"] == "error")  # error rows stand out
 
 
+def test_a_store_failing_after_the_first_pages_is_one_error_line_after_the_rows_shown(tmp_path, monkeypatch):
+    from logsvc.errors import ExitCode
+    from logsvc.store import StoreUnavailable
+
+    monkeypatch.setattr(entries_command, "FIRST_PAGE", 5)
+    data = entries_at(100, per_instant=1)
+    fill(tmp_path / "s.db", data)
+    original, calls = SQLiteStore.recent, []
+
+    def recent(self, query):
+        calls.append(query.limit)
+        if len(calls) == 3:
+            raise StoreUnavailable("the disk went away")
+        return original(self, query)
+
+    monkeypatch.setattr(SQLiteStore, "recent", recent)
+    for output in ("table", "jsonl"):
+        calls.clear()
+        result = runner.invoke(app, ["recent", "--store", str(tmp_path / "s.db"), "-n", "100", "--color", "never",
+                                     "-o", output])
+        assert result.exit_code == ExitCode.UNAVAILABLE
+        assert result.stderr.splitlines()[0] == "error: the disk went away" and "Traceback" not in result.stderr
+        shown = result.stdout.splitlines()[1:] if output == "table" else result.stdout.splitlines()
+        assert len(shown) == 5 + 20  # the two pages read, and nothing made up after them
+        assert all(f"entry {99 - n}" in line for n, line in enumerate(shown))
+
+
 @pytest.fixture
 def berlin(monkeypatch):
     monkeypatch.setenv("TZ", "Europe/Berlin")
