@@ -23,9 +23,11 @@ from botocore.exceptions import (
 )
 
 from dynamo_fixtures import REGION, dynamo_client, make_store, make_table, moto_endpoint, new_client  # noqa: F401
+from logsvc.config import resolve
 from logsvc.store import ConflictError
 from logsvc.store.dynamodb import create_table, delete_table
 from logsvc.store.dynamodb.lean import LeanDynamoDB, lean_client
+from tests.test_imports import imported_modules
 
 
 @pytest.fixture
@@ -371,6 +373,18 @@ def test_regions_and_config_files_the_lean_client_does_not_know_keep_botocore(aw
         assert lean_client(REGION, None, **full) is None
 
 
+def test_the_cli_uses_the_lean_client_only_without_a_named_profile(aws_env, monkeypatch, tmp_path, moto_endpoint):  # noqa: F811
+    from logsvc.aws import dynamodb_client
+
+    flags = {"target": "dynamodb", "table": "logs", "endpoint_url": moto_endpoint, "region": REGION}
+    assert isinstance(dynamodb_client(resolve(flags)), LeanDynamoDB)
+    config = tmp_path / "aws-config"
+    config.write_text("[profile work]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    named = dynamodb_client(resolve({**flags, "aws_profile": "work"}))
+    assert not isinstance(named, LeanDynamoDB) and named.meta.endpoint_url == moto_endpoint
+
+
 def test_other_operations_go_to_botocores_client(lean, moto_endpoint):  # noqa: F811
     table = f"logs-{uuid.uuid4().hex[:8]}"
     assert create_table(lean, table)  # create_table, its waiter, TTL: botocore's; the settings item: lean
@@ -379,3 +393,14 @@ def test_other_operations_go_to_botocores_client(lean, moto_endpoint):  # noqa: 
     assert lean.meta.endpoint_url == moto_endpoint
     assert lean.get_item(TableName=table, Key={"LogID": {"S": "__logsvc_settings__"}})["Item"]["Shards"] == {"N": "1"}
     assert delete_table(lean, table)
+
+
+def test_send_and_recent_on_dynamodb_skip_botocores_client(aws_env, monkeypatch, moto_endpoint, make_table):  # noqa: F811
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "LOGSVC_TARGET": "dynamodb",
+           "LOGSVC_TABLE": make_table(), "LOGSVC_ENDPOINT_URL": moto_endpoint, "AWS_REGION": REGION}
+    for args in (["send", "x"], ["recent", "-o", "jsonl"]):
+        loaded = imported_modules(args, env)
+        assert "logsvc.store.dynamodb.lean" in loaded and "botocore.auth" in loaded
+        client_machinery = {"botocore.session", "botocore.client", "botocore.waiter", "botocore.loaders",
+                            "botocore.regions", "botocore.docs", "botocore.serialize"}
+        assert not loaded & client_machinery, (args, sorted(loaded & client_machinery))
