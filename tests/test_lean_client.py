@@ -185,6 +185,36 @@ def test_throttling_and_bare_server_errors_are_parsed_as_botocore_parses_them(aw
     assert codes == ["ProvisionedThroughputExceededException", "ThrottlingException", "500", "503", "500"]
 
 
+def test_binary_values_in_every_part_of_a_response_become_bytes_as_botocore_makes_them(aws_env, recorder):
+    endpoint, _, answers = recorder
+    blob = {"B": base64.b64encode(b"\x00key").decode()}
+    nested = {"M": {"l": {"L": [blob, {"BS": [blob["B"]]}, {"S": "text"}]}}}
+    answers.extend([
+        (200, json.dumps({"UnprocessedItems": {"logs": [{"PutRequest": {"Item": {"LogID": blob, "Deep": nested}}},
+                                                        {"DeleteRequest": {"Key": {"LogID": blob}}}]}}).encode()),
+        (200, json.dumps({"Responses": {"logs": [{"LogID": blob}]},
+                          "UnprocessedKeys": {"logs": {"Keys": [{"LogID": blob}], "ConsistentRead": True}}}).encode()),
+        (200, json.dumps({"Items": [{"LogID": blob, "Deep": nested}], "Count": 1, "ScannedCount": 3,
+                          "LastEvaluatedKey": {"LogID": blob}}).encode()),
+        (200, json.dumps({"Attributes": {"LogID": blob}, "ConsumedCapacity": {"TableName": "logs",
+                                                                              "CapacityUnits": 1.0}}).encode()),
+    ])
+    lean, boto = lean_for(endpoint), new_client(endpoint)
+    calls = [("batch_write_item", {"RequestItems": {"logs": [{"PutRequest": {"Item": {"LogID": {"S": "x"}}}}]}}),
+             ("batch_get_item", {"RequestItems": {"logs": {"Keys": [{"LogID": {"S": "x"}}]}}}),
+             ("query", {"TableName": "logs", "KeyConditionExpression": "LogID = :x",
+                        "ExpressionAttributeValues": {":x": {"S": "x"}}}),
+             ("put_item", {"TableName": "logs", "Item": {"LogID": {"S": "x"}}, "ReturnValues": "ALL_OLD",
+                           "ReturnConsumedCapacity": "TOTAL"})]
+    results = []
+    for name, params in calls:
+        lean_result, boto_result = getattr(lean, name)(**params), getattr(boto, name)(**params)
+        results.append(dict(lean_result))
+        same(lean_result, boto_result)
+    assert results[0]["UnprocessedItems"]["logs"][1] == {"DeleteRequest": {"Key": {"LogID": {"B": b"\x00key"}}}}
+    assert results[2]["Items"][0]["Deep"]["M"]["l"]["L"][1] == {"BS": [b"\x00key"]}
+
+
 def test_hooks_on_meta_events_see_the_lean_calls(lean, make_table):  # noqa: F811
     from request_accounting import Accounting
 
