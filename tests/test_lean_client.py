@@ -380,7 +380,7 @@ def test_requests_are_signed_as_botocore_signs_them(monkeypatch, recorder):
 @pytest.mark.parametrize("setting", [
     {"AWS_PROFILE": "work"}, {"AWS_USE_FIPS_ENDPOINT": "true"}, {"AWS_ENDPOINT_URL_DYNAMODB": "http://x:1"},
     {"HTTPS_PROXY": "http://proxy:3128"}, {"AWS_ACCOUNT_ID": "123456789012"}, {"AWS_CA_BUNDLE": " "},
-    {"AWS_SECRET_ACCESS_KEY": ""},
+    {"AWS_SECRET_ACCESS_KEY": ""}, {"AWS_LAMBDA_FUNCTION_NAME": "f", "_X_AMZN_TRACE_ID": "Root=1-5e1b4151-5ac6c58f"},
 ])
 def test_settings_that_change_botocores_client_keep_it(aws_env, monkeypatch, setting):
     for name, value in setting.items():

@@ -64,6 +64,7 @@ _CHANGES_THE_CLIENT = (
     "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCOUNT_ID",
     "AWS_ACCOUNT_ID_ENDPOINT_MODE", "AWS_DEFAULTS_MODE", "AWS_SIGV4A_SIGNING_REGION_SET",
     "AWS_AUTH_SCHEME_PREFERENCE",
+    "_X_AMZN_TRACE_ID",  # in a Lambda function botocore forwards it (X-Amzn-Trace-Id)
 )
 # Settings of the shared config file's profile that cannot change the request or its endpoint
 # (credentials lose to the environment's; the client's Config fixes retries and keep-alive).
