@@ -61,6 +61,9 @@ class EntryError(ValueError):
         self.problems = problems
         self.too_large = too_large
 
+    def __reduce__(self):  # pickled whole (bulk input is validated in a separate process)
+        return (type(self), (self.problems,), {"too_large": self.too_large})
+
 
 def parse_severity(value: object, *, lenient: bool = False) -> str:
     """The wire accepts exactly info/warning/error; `lenient` (the CLI) also any case and warn/err."""

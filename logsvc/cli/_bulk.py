@@ -16,7 +16,7 @@ def send_bulk(path: Path, plain: bool, severity: str | None, source: str, skip_i
     `severity` is the level of plain lines and of JSON lines without one; `output` ("id" or
     "json") also prints each entry sent, once all of them are stored.
     """
-    from logsvc.bulk import read_entries
+    from logsvc.bulk import read_entries, read_entries_aside, read_entries_usable_aside
     from logsvc.delivery import spool_for
     from logsvc.entry import EntryError, parse_severity
     from logsvc.output import error, notice
@@ -34,16 +34,24 @@ def send_bulk(path: Path, plain: bool, severity: str | None, source: str, skip_i
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
         total = os.fstat(stream.fileno()).st_size
+    # A regular file (also as stdin, `< file`) is all there: the local store may take it as it is
+    # read, rather than staged and merged after (a pipe's pace is unknown, so it keeps the store free).
+    complete = _regular_file(stream)
     settings = targets.settings()
     backend = open_store(settings)
-    items = read_entries(stream, plain=plain, severity=level, source=source)
+    reader = read_entries
+    if complete and read_entries_usable_aside(os.fstat(stream.fileno()).st_size):
+        reader = read_entries_aside  # validated on the other core while this one stores
+    items = reader(stream, plain=plain, severity=level, source=source)
     try:
         with _progress(total) as progress:
             report, sent = _write_bulk(backend, spool_for(settings), items, skip_invalid, progress,
-                                       keep=output is not None)
+                                       keep=output is not None, complete=complete)
     finally:
         backend.close()
         stream.close()
+        if isinstance(items, read_entries_aside):
+            items.close()
     if report.invalid and not skip_invalid:
         for line in report.describe_invalid():
             error(line)
@@ -71,14 +79,26 @@ class _Discard(Exception):
     """Raised inside a bulk block to leave it without storing anything."""
 
 
-def _write_bulk(backend, spool, items, skip_invalid, progress, *, keep: bool = False):
-    """Store the items; with `keep`, also return the entries sent (for -o: printed after the commit)."""
+def _regular_file(stream) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):  # no file descriptor (a test's stdin)
+        return False
+
+
+def _write_bulk(backend, spool, items, skip_invalid, progress, *, keep: bool = False, complete: bool = False):
+    """Store the items; with `keep`, also return the entries sent (for -o: printed after the commit).
+
+    `complete`: the input is all there (a regular file), so the local store writes it directly."""
     from logsvc.bulk import send_stream
     from logsvc.delivery import bulk
 
     sent: list[dict] = []
+    own = getattr(backend, "bulk", None)
     try:
-        with bulk(backend, spool) as writer:
+        with (own(direct=True) if complete and own is not None else bulk(backend, spool)) as writer:
             def write(chunk: list[dict]) -> None:
                 writer.write(chunk)
                 if keep:

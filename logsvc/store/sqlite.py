@@ -234,12 +234,12 @@ class SQLiteStore:
             stored, replayed = self._insert(conn, entries)
         return PutResult(stored, replayed)
 
-    def bulk(self):
-        """Stage a stream of chunks, then store them all in one short transaction on leaving the block
-        (see `logsvc.store.sqlite_bulk`)."""
+    def bulk(self, *, direct: bool = False):
+        """Store a stream of chunks in one transaction on leaving the block: staged, or with `direct`
+        written as they come (see `logsvc.store.sqlite_bulk`)."""
         from logsvc.store.sqlite_bulk import bulk
 
-        return bulk(self)
+        return bulk(self, direct=direct)
 
     def _insert(self, conn: sqlite3.Connection, entries: list[dict]) -> tuple[list[str], list[str]]:
         """Insert within the caller's transaction; ConflictError (the caller rolls back) on a clash."""
