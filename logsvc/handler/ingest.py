@@ -42,7 +42,7 @@ def handle(event: dict, store) -> dict:
         request = common.parse_event(event)
         if request.method != "POST":
             return common.method_not_allowed("POST")
-        _check_content_type(request.headers.get("content-type", ""))
+        _check_content_type(request.headers.get("content-type", ""))  # (any default but a rejected type: equivalent)
         payload = _read_json(request.body)
         if isinstance(payload, list):
             return _store_batch(event, payload, store)
@@ -53,6 +53,7 @@ def handle(event: dict, store) -> dict:
 
 def _store_one(event: dict, raw: object, store) -> dict:
     try:
+        # (now=None and lenient_severity=None or left out: equivalent, normalise's defaults)
         entry = normalise(raw, now=now_utc(), lenient_severity=False)
     except EntryError as exc:
         raise common.HttpError(
@@ -76,7 +77,7 @@ def _store_batch(event: dict, raws: list, store) -> dict:
     entries, details, too_large = [], [], False
     for index, raw in enumerate(raws):
         try:
-            entries.append(normalise(raw, now=now, lenient_severity=False))
+            entries.append(normalise(raw, now=now, lenient_severity=False))  # (lenient None or left out: equivalent)
         except EntryError as exc:
             details.append({"index": index, "errors": exc.problems})
             too_large = too_large or exc.too_large
@@ -129,7 +130,7 @@ def _read_json(body: bytes | None) -> object:
             413, [f"the request body is {len(body)} bytes; the limit is {common.MAX_BODY_BYTES} bytes"]
         )
     try:
-        text = body.decode("utf-8-sig")
+        text = body.decode("utf-8-sig")  # ("UTF-8-SIG": equivalent)
     except UnicodeDecodeError:
         raise common.HttpError(400, ["the request body is not valid UTF-8"]) from None
     try:
