@@ -146,7 +146,9 @@ def _read_into(stream: BinaryIO, sender, options: dict) -> None:
         sender.send(("done", None))
     except BrokenPipeError:
         pass  # the storing process stopped listening: it has its own error to report
-    except Exception as exc:  # handed over, and raised there as read_entries would have raised it
+    except Exception as exc:  # handed over, after the items before it, as read_entries would raise it
+        if chunk:
+            sender.send(("items", chunk))
         sender.send(("error", exc))
     finally:
         sender.close()

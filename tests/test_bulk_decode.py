@@ -11,7 +11,9 @@ from logsvc.bulk import _decode
 from logsvc.entry import unique_keys
 
 FRAGMENTS = st.sampled_from(['{"message": "x"', '}', '{', '"a": 1, "a": 2', ', ', '[', ']', '\ufeff', ' ', '1e999',
-                             'NaN', '"\\ud800"', '9' * 5000, 'null', '"severity": "info"', '{}', '\n'])
+                             'NaN', '"\\ud800"', '9' * 5000, 'null', '"severity": "info"', '{}', '\n',
+                             # line ends and other whitespace after an object (JSON's, and \x0b, \x85 that are not)
+                             '\r', '\r\n', '\t', '\x0b', '\x85', '{"a": {"b": [1, 2]}}'])
 
 
 def outcome(decode, text: str):

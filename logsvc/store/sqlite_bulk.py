@@ -107,12 +107,13 @@ class BulkWriter:
                 conflicts = [
                     row[0]
                     for row in conn.execute(
-                        "SELECT p.id FROM staging.pending p JOIN main.entries e ON e.id = p.id"
+                        "SELECT DISTINCT p.id FROM staging.pending p JOIN main.entries e ON e.id = p.id"
                         " WHERE e.date_time IS NOT p.date_time OR e.severity IS NOT p.severity"
                         " OR e.message IS NOT p.message OR e.source IS NOT p.source LIMIT 100"
                     )
                 ]
-                conflicts += self._conflicts_within_batch(conn)
+                # (an id may clash with the store and within the input: named once)
+                conflicts += [entry_id for entry_id in self._conflicts_within_batch(conn) if entry_id not in conflicts]
                 if conflicts:
                     raise ConflictError(conflicts)
                 # Ids stored before this merge; an identical repeat within the input counts once.
