@@ -319,6 +319,8 @@ def test_a_utf8_byte_order_mark_is_allowed(store):
     ({"cursor": "c" * 16385}, ["cursor is not valid: longer than 16384 characters"]),
     ({"before": "yesterday"}, ["before must be a position from an earlier response's 'before' field"]),
     ({"before": "2026-02-09T21:00:00Z", "cursor": "c"}, ["before continues a read without a cursor; give one or the other"]),
+    ({"foo": "1", "limit": "0"}, [f"unknown query parameter 'foo' ({ALLOWED})",
+                                  "limit must be a whole number from 1 to 1000, not '0'"]),
     ({"limit": "0", "severity": "bad", "grep": ""}, [
         "limit must be a whole number from 1 to 1000, not '0'", "severity must be one of info, warning, error, not 'bad'",
         "grep must be 1 to 1000 characters"]),
@@ -357,9 +359,10 @@ def test_an_unencoded_plus_in_an_offset_is_read_as_a_plus_and_one_request_has_on
 
 @pytest.mark.parametrize(("query", "count"), [
     ({}, 100), ({"limit": "1"}, 1), ({"limit": " 7 "}, 7), ({"limit": "1000"}, 150), ({"grep": "g" * 1000}, 0),
-    ({"grep": "m14"}, 11), ({"severity": "warning"}, 0), ({"severity": "info"}, 100),
+    ({"grep": "m14"}, 11), ({"grep": "7"}, 24), ({"severity": "warning"}, 0), ({"severity": "info"}, 100),
     ({"since": "2026-02-09T21:00:00Z", "until": "2026-02-09T21:00:00.001Z"}, 1),
     ({"before": "2026-02-09T21:00:00.002Z", "limit": "1"}, 1),
+    ({"since": "3600s", "until": "3599.999999s"}, 0),  # a microsecond apart, from the request's one now
 ])
 def test_good_query_parameters_shape_the_page(store, query, count):
     store.put([normalise({"severity": "info", "message": f"m{i}", "dateTime": f"2026-02-09T21:00:00.{i:03d}Z"})
@@ -367,6 +370,14 @@ def test_good_query_parameters_shape_the_page(store, query, count):
     status, body = answer(read.handle(get(query), store))
     assert status == 200 and body["count"] == count == len(body["logs"])
     assert body["truncated"] is False and isinstance(body["cursor"], str)
+
+
+def test_before_continues_below_a_position(store):
+    store.put([normalise({"severity": "info", "message": f"m{i}", "dateTime": f"2026-02-09T21:00:00.{i:03d}Z"})
+               for i in range(150)])
+    status, body = answer(read.handle(get({"before": "2026-02-09T21:00:00.002Z"}), store))
+    assert status == 200 and 0 < body["count"] < 100
+    assert all(log["dateTime"] <= "2026-02-09T21:00:00.002000+00:00" for log in body["logs"])
 
 
 def test_a_cursor_this_store_did_not_issue_is_400(store):
@@ -380,6 +391,9 @@ def test_a_cursor_this_store_did_not_issue_is_400(store):
 def test_a_mode_parameter_is_answered_by_the_insight_modes(store):
     status, body = answer(read.handle(get({"mode": "nonsense"}), store))
     assert status == 400 and "mode" in body["errors"][0]
+    store.put([normalise(entry("counted"))])
+    status, body = answer(read.handle(get({"mode": "stats"}), store))
+    assert status == 200 and "counted" not in json.dumps(body) and "1" in json.dumps(body)
 
 
 def test_entries_are_returned_with_their_wire_fields_only():
@@ -421,8 +435,13 @@ def test_an_unreachable_store_is_503_naming_what_was_stored_and_pending(caplog):
     assert response["headers"]["retry-after"] == "1"
     assert answer(response) == (503, {"errors": ["the log store is busy or unreachable; retry shortly"],
                                       "stored": [], "pending": [item["id"] for item in batch]})
-    response = read.handle(get(), unreachable)
-    assert response["statusCode"] == 503 and response["headers"]["retry-after"] == "1"
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="logsvc"):
+        for query in (None, {"mode": "stats"}):
+            response = read.handle(get(query), unreachable)
+            assert response["statusCode"] == 503 and response["headers"]["retry-after"] == "1"
+    assert len(caplog.records) == 2
+    assert all('"rawPath": "/"' in record.getMessage() for record in caplog.records)  # the event is logged
 
 
 def test_a_missing_table_is_500_without_retry_after_logged_once(moto_endpoint, fresh_handler_state, caplog):

@@ -86,7 +86,6 @@ def parse_query(pairs: list[tuple[str, str]]) -> tuple[Query, str | None]:
     severity = values.get("severity")
     if severity is not None and severity not in SEVERITIES:
         errors.append(f"severity must be one of {', '.join(SEVERITIES)}, not {severity[:20]!r}")
-        severity = None
 
     now = now_utc()
     since = _instant(values, "since", now, errors)
