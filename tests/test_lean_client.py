@@ -403,6 +403,28 @@ def test_regions_and_config_files_the_lean_client_does_not_know_keep_botocore(aw
         assert lean_client(REGION, None, **full) is None
 
 
+def test_tls_is_verified_with_the_ca_bundle_botocore_would_use(aws_env, tmp_path, monkeypatch):
+    from logsvc.store.dynamodb import make_client
+
+    config = tmp_path / "aws-config"
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    verified = []
+    for step in ("default CAs", "REQUESTS_CA_BUNDLE", "profile ca_bundle", "AWS_CA_BUNDLE"):
+        if step == "REQUESTS_CA_BUNDLE":
+            monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/requests/ca.pem")
+        elif step == "profile ca_bundle":
+            config.write_text("[default]\nca_bundle = /profile/ca.pem\n")
+        elif step == "AWS_CA_BUNDLE":
+            monkeypatch.setenv("AWS_CA_BUNDLE", "/aws/ca.pem")
+        lean = lean_client("eu-west-1", None, full_client=lambda: None)
+        boto = make_client("eu-west-1")
+        # (private attributes: botocore offers no public way to ask what a client verifies with)
+        assert lean._http._verify == boto._endpoint.http_session._verify, step
+        verified.append(lean._http._verify)
+    assert verified == [True, "/requests/ca.pem", "/profile/ca.pem", "/aws/ca.pem"]
+
+
 def test_the_cli_uses_the_lean_client_only_without_a_named_profile(aws_env, monkeypatch, tmp_path, moto_endpoint):  # noqa: F811
     from logsvc.aws import dynamodb_client
 
