@@ -15,8 +15,9 @@ translation and hint keeps working. The client does not retry: the store's own l
 
 `lean_client` returns None, and the caller builds the full botocore client, whenever anything
 could make botocore behave differently from this: a named profile, no credentials in the
-environment, an unusual region or partition, FIPS, dual-stack, proxies, CA bundles, configured
-endpoints or any other setting in the shared config file's profile. Operations other than the
+environment, an unusual region or partition, FIPS, dual-stack, proxies, a blank CA bundle,
+configured endpoints or any other setting in the shared config file's profile (a CA bundle is
+honoured as botocore honours it). Operations other than the
 hot ones (table creation, waiters, `exceptions`, `meta`, ...) go to a full client made on first use.
 Once that client exists, the hot calls emit its ``before-call`` and ``after-call`` events (hooks on
 `meta.events` see them, and a ``before-call`` hook may answer in the service's place); botocore's
