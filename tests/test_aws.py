@@ -68,7 +68,7 @@ def test_missing_table_gets_a_hint(aws_env):
 
 def test_no_region_gets_a_hint(aws_env, monkeypatch):
     monkeypatch.delenv("AWS_REGION")
-    result = invoke("recent", "--target", "dynamodb", "--table", "x")
+    result = invoke("recent", "--target", "dynamodb", "--table", "logs")
     assert result.exit_code == ExitCode.USAGE
     assert "no AWS region" in result.stderr and "AWS_REGION" in result.stderr
 
@@ -76,24 +76,24 @@ def test_no_region_gets_a_hint(aws_env, monkeypatch):
 def test_no_credentials_get_a_hint(aws_env, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    result = invoke("recent", "--target", "dynamodb", "--table", "x")
+    result = invoke("recent", "--target", "dynamodb", "--table", "logs")
     assert result.exit_code == ExitCode.UNAVAILABLE
     assert "no AWS credentials" in result.stderr and "aws configure" in result.stderr
 
 
 def test_unknown_aws_profile_is_a_usage_error(aws_env, monkeypatch):
     monkeypatch.setenv("LOGSVC_AWS_PROFILE", "ghost")
-    result = invoke("recent", "--target", "dynamodb", "--table", "x")
+    result = invoke("recent", "--target", "dynamodb", "--table", "logs")
     assert result.exit_code == ExitCode.USAGE
     assert "ghost" in result.stderr
 
 
 def test_unreachable_endpoint_spools_the_entry_with_exit_5(aws_env, monkeypatch):
     monkeypatch.setenv("LOGSVC_ENDPOINT_URL", "http://127.0.0.1:9")
-    result = invoke("send", "--target", "dynamodb", "--table", "x", "kept")
+    result = invoke("send", "--target", "dynamodb", "--table", "logs", "kept")
     assert result.exit_code == ExitCode.SPOOLED, result.output
     assert "kept in the spool" in result.stderr
-    status = invoke("status", "--table", "x")
+    status = invoke("status", "--table", "logs")
     assert "spooled: 1 entry" in status.stdout
 
 
