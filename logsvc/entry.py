@@ -7,7 +7,6 @@ order), ``severity`` (``info`` | ``warning`` | ``error``), ``message``, and ``so
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -246,6 +245,8 @@ def batches(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
 
 def serialise(entry: dict) -> str:
     """Compact JSON, non-ASCII kept as is: the form whose size is limited."""
+    import json  # here: a local send never serialises, and json is a millisecond of its start-up
+
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))  # (ensure_ascii=None: equivalent)
 
 

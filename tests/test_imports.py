@@ -85,3 +85,18 @@ def test_local_send_imports_no_delivery_spool_or_hashing(tmp_path):
 
 def test_remote_send_still_spools_through_delivery(served):
     assert "logsvc.delivery" in imported_modules(["send", "x"], served)
+
+
+# What a local `send x` may import of ours: its command's module and what storing one entry needs.
+LOCAL_SEND_MODULES = {"logsvc", "logsvc.__main__", "logsvc.cli", "logsvc.cli._alert", "logsvc.cli.entries",
+                      "logsvc.cli.options", "logsvc.config", "logsvc.entry", "logsvc.errors", "logsvc.store",
+                      "logsvc.store.sqlite", "logsvc.targets", "logsvc.times"}
+
+
+def test_local_send_imports_only_its_own_command_module_and_no_json(tmp_path):
+    """The other command modules (deploy, insight, spool, serve, table, config, doctor) are not loaded,
+    nor json: each is start-up time a local send would spend on nothing."""
+    loaded = imported_modules(["send", "x"], {"LOGSVC_HOME": str(tmp_path)})
+    assert {name for name in loaded if name.split(".")[0] == "logsvc"} <= LOCAL_SEND_MODULES
+    assert "logsvc.cli.entries" in loaded
+    assert not loaded & {"json", "_json", "dataclasses_json", "logsvc.cli.deploy", "logsvc.cli.insight"}

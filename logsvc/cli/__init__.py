@@ -8,6 +8,7 @@ registering itself on `app`; their shared options are in `options`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Annotated
@@ -101,7 +102,7 @@ def _debug(ctx) -> bool:
     return bool(ctx.obj and ctx.obj.get("debug")) or os.environ.get("LOGSVC_DEBUG") == "1"
 
 
-app = typer.Typer(
+_app = typer.Typer(
     cls=_Group,
     help="Send, read and follow log entries: a local store by default, or your serverless log service.",
     no_args_is_help=True,
@@ -125,7 +126,7 @@ def _version(value: bool) -> None:
     raise typer.Exit()
 
 
-@app.callback()
+@_app.callback()
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help=DEBUG_HELP + " Also after the command name.")] = False,
@@ -165,30 +166,72 @@ def _stdout_is_null() -> bool:
 
 
 def _app_for(args: list[str]) -> typer.Typer:
-    """`app`, or a copy holding only the command that `args` name, when they plainly name one.
+    """The whole app, or a copy holding only the command that `args` name, when they plainly name one.
 
-    Before running any command, Typer turns every registered command's signature into Click
-    parameters: a sixth of a local `send`'s start-up, for commands that will not run. Only a
-    top-level command named right away (after --debug at most) is singled out; help, a typo or
-    a group get the whole app, so that their listings and suggestions stay whole.
+    Only that command's module is imported, and Typer turns only its signature into Click
+    parameters (each is a tenth of a local `send`'s start-up, for commands that will not run).
+    Only a top-level command named right away (after --debug at most) is singled out; help, a
+    typo or a group get the whole app, so that their listings and suggestions stay whole.
     """
+    at = 1 if args[:1] == ["--debug"] else 0
+    module = _COMMAND_MODULES.get(args[at]) if len(args) > at else None
+    if module is None:
+        return __getattr__("app")
+    global _registering
+    if not _registered:
+        _registering = True  # the module's `from logsvc.cli import app` takes the app as it is
+        try:
+            importlib.import_module(f"logsvc.cli.{module}")
+        finally:
+            _registering = False
     from typer.main import get_command_name
 
-    at = 1 if args[:1] == ["--debug"] else 0
-    if len(args) <= at or args[at].startswith("-"):
-        return app
-    found = [info for info in app.registered_commands
+    found = [info for info in _app.registered_commands
              if (info.name or get_command_name(info.callback.__name__)) == args[at]]
     if len(found) != 1:
-        return app
+        return __getattr__("app")
     import copy
 
-    single = copy.copy(app)
+    single = copy.copy(_app)
     single.registered_commands = found
     single.registered_groups = []
     return single
 
 
-# Registration: each module adds its commands to `app` (they import only typer and stdlib up front);
-# the order here is the order of the panels in `logsvc --help`.
-from logsvc.cli import entries, insight, spool, serve, deploy, table, config, doctor  # noqa: E402,F401,I001
+# Registration: each module adds its commands to `app` when imported (they import only typer and
+# stdlib up front); `app` is the whole of it, so it is made on first use (`from logsvc.cli import
+# app`), while a plain command line imports its command's module alone (`_app_for`).
+# The order here is the order of the panels in `logsvc --help`.
+_MODULES = ("entries", "insight", "spool", "serve", "deploy", "table", "config", "doctor")
+# Which module registers each top-level command (tests/test_cli_registry.py holds it to the truth).
+_COMMAND_MODULES = {
+    "send": "entries", "recent": "entries", "tail": "entries", "stats": "insight", "export": "insight",
+    "top": "insight", "status": "spool", "flush": "spool", "serve": "serve", "deploy": "deploy", "diff": "deploy",
+    "outputs": "deploy", "destroy": "deploy", "doctor": "doctor",
+}
+_registered = False
+_registering = False
+
+
+def __getattr__(name: str):
+    """`app`: the whole command line, every module's commands registered, in panel order."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    global _registered
+    if _registering:
+        return _app
+    if not _registered:
+        _registered = True  # first: each module's own `from logsvc.cli import app` returns at once
+        for module in _MODULES:
+            importlib.import_module(f"logsvc.cli.{module}")
+    # The panels keep the order of _MODULES, whichever module was imported first (one imported
+    # directly registers its commands only after this returns to it: sorted at the next use).
+    rank = {f"logsvc.cli.{module}": index for index, module in enumerate(_MODULES)}
+    _app.registered_commands.sort(key=lambda info: rank.get(info.callback.__module__, len(rank)))
+    _app.registered_groups.sort(key=lambda info: rank.get(_group_module(info), len(rank)))
+    return _app
+
+
+def _group_module(info) -> str:
+    commands = info.typer_instance.registered_commands
+    return commands[0].callback.__module__ if commands else ""
