@@ -109,6 +109,10 @@ def _headline_rows(r: dict) -> list[str]:
                     f"{ms(median(t['aws dynamodb put-item']))} = **{d['send']:.2f}×** | ≤ 0.5× | {verdict(d['send'] <= 0.5)} |")
         rows.append(f"| `recent` dynamodb target vs `aws dynamodb query` (index, newest 100) | {ms(median(t['logsvc recent']))} vs "
                     f"{ms(median(t['aws dynamodb query']))} = **{d['recent']:.2f}×** | ≤ 0.5× | {verdict(d['recent'] <= 0.5)} |")
+        if "recent_json" in d:
+            rows.append(f"| `recent -o json` (JSON, as `aws` prints) vs `aws dynamodb query` | "
+                        f"{ms(median(t['logsvc recent -o json']))} vs {ms(median(t['aws dynamodb query']))} = "
+                        f"**{d['recent_json']:.2f}×** | ≤ 0.5× | {verdict(d['recent_json'] <= 0.5)} |")
     if "table" in r:
         tv = r["table"]
         first = tv["first_row"]
