@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -44,10 +45,12 @@ _UTC_TEXT = re.compile(
     r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|\+00:00)"
 )
 _VALID_DATES: set[str] = set()  # "YYYY-MM-DD" prefixes already known to be real dates
-_REFRESH = timedelta(seconds=1)
-# (t, format_utc(t + MAX_FUTURE)) for a t at or before the current time: a stored form at or
-# below it is not too far ahead. One tuple, so threads read a consistent pair.
-_future_limit: tuple[datetime, str] = (datetime.min.replace(tzinfo=timezone.utc), "")
+_REFRESH_SECONDS = 1.0
+_REFRESH = timedelta(seconds=_REFRESH_SECONDS)
+# (t, t as a timestamp, format_utc(t + MAX_FUTURE)) for a t at or before the current time: a
+# stored form at or below it is not too far ahead. One tuple, so threads read a consistent set.
+_future_limit: tuple[datetime, float, str] = (datetime.min.replace(tzinfo=timezone.utc), float("inf"), "")
+_clock = time.time
 T = TypeVar("T")
 _SEVERITY_ALIASES = {"warn": "warning", "err": "error"}
 
@@ -139,12 +142,12 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
     else:
         problems.append(f"id {raw_id[:64]!r} is not a UUID")
 
-    current = now or now_utc()
     if "dateTime" not in raw:
-        entry["dateTime"] = format_utc(current)
-    elif (stored := _canonical_utc(raw["dateTime"], current)) is not None:
+        entry["dateTime"] = format_utc(now or now_utc())
+    elif (stored := _canonical_utc(raw["dateTime"], now)) is not None:
         entry["dateTime"] = stored
     else:
+        current = now or now_utc()
         try:
             instant = parse_iso(raw["dateTime"])
         except TimeFormatError as exc:
@@ -156,10 +159,14 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
                 entry["dateTime"] = format_utc(instant)
 
     if "severity" in raw:
-        try:
-            entry["severity"] = parse_severity(raw["severity"], lenient=lenient_severity)
-        except EntryError as exc:
-            problems.extend(exc.problems)
+        severity = raw["severity"]
+        if isinstance(severity, str) and severity in SEVERITY_RANK:  # parse_severity's first case, inline
+            entry["severity"] = severity
+        else:
+            try:
+                entry["severity"] = parse_severity(severity, lenient=lenient_severity)
+            except EntryError as exc:
+                problems.extend(exc.problems)
 
     if "message" in raw:
         message = raw["message"]
@@ -167,7 +174,7 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
             problems.append(f"message must be a string, not {_json_type(message)}")
         elif not message or message.isspace():
             problems.append("message must not be blank")
-        elif not _valid_text(message):
+        elif not message.isascii() and not _valid_text(message):
             problems.append("message is not valid Unicode text")
         else:
             entry["message"] = message
@@ -196,9 +203,9 @@ def normalise(raw: object, *, now: datetime | None = None, lenient_severity: boo
     return entry
 
 
-def _canonical_utc(value: object, current: datetime) -> str | None:
-    """The stored form of a canonical UTC time not too far ahead of `current`, by string work
-    alone; None for anything else, which the full parse then accepts or explains."""
+def _canonical_utc(value: object, now: datetime | None) -> str | None:
+    """The stored form of a canonical UTC time not too far ahead of `now` (None: the clock), by
+    string work alone; None for anything else, which the full parse then accepts or explains."""
     global _future_limit
     if not isinstance(value, str) or not _UTC_TEXT.fullmatch(value):
         return None
@@ -212,13 +219,20 @@ def _canonical_utc(value: object, current: datetime) -> str | None:
         _VALID_DATES.add(value[:10])
     body = value[:-1] if value[-1] == "Z" else value[:-6]
     stored = f"{body[:19]}{body[19:].ljust(7, '0') if len(body) > 19 else '.000000'}+00:00"
-    taken, limit = _future_limit
-    if not (taken <= current and current - taken < _REFRESH):
+    taken, taken_at, limit = _future_limit
+    # Refreshed every second only to stay close: an older limit is stricter, never wrong.
+    if now is None:  # the clock as a float: a tenth of the cost of reading it as a datetime
+        clock = _clock()
+        fresh = taken_at <= clock < taken_at + _REFRESH_SECONDS
+    else:
+        fresh = taken <= now and now - taken < _REFRESH
+    if not fresh:
+        current = now or now_utc()
         try:
             taken, limit = current, format_utc(current + MAX_FUTURE)
         except OverflowError:
             return None
-        _future_limit = (taken, limit)
+        _future_limit = (taken, taken.timestamp(), limit)
     # Fixed width, so string order is time order; `limit` is at most the true limit.
     return stored if stored <= limit else None
 

@@ -124,3 +124,18 @@ def test_random_ids_are_canonical_version_4_and_distinct():
     for made_id in made:
         assert entry_module._CANONICAL_UUID.fullmatch(made_id)
         assert made_id[14] == "4" and made_id[19] in "89ab"
+
+
+def test_the_clock_path_agrees_as_the_clock_moves_both_ways(monkeypatch):
+    # Without `now`, freshness is judged on the float clock; the limit still comes from now_utc().
+    clock = [NOW.timestamp()]
+    monkeypatch.setattr(entry_module, "_clock", lambda: clock[0])
+    monkeypatch.setattr(entry_module, "now_utc", lambda: datetime.fromtimestamp(clock[0], timezone.utc))
+    times = ["2026-03-01T12:04:59Z", "2026-03-01T12:05:00.250000Z", "2026-03-01T12:05:00.250001Z",
+             "2026-03-01T12:05:00.750001Z", "2026-03-01T12:05:01.5Z", "2026-03-01T12:05:04Z", "2026-02-28T12:05:04Z"]
+    for step in (0, -1e-6, 0.5, 0.25, -86_400, 86_400, 3, 1.0, -1e-6, 0.999_999, 1e-6):
+        clock[0] += step
+        current = datetime.fromtimestamp(clock[0], timezone.utc)
+        for at in times:
+            raw = {"severity": "info", "message": "m", "dateTime": at}
+            assert outcome(raw, None) == full_path(raw, current), (step, at)

@@ -197,16 +197,18 @@ class DirectWriter:
 
     def write(self, entries: list[dict]) -> None:
         conn = self._conn
-        rows = [_entry_to_row(entry) for entry in entries]
         try:
             before = conn.total_changes
-            for start in range(0, len(rows), self._per_insert):
-                part = rows[start:start + self._per_insert]
-                conn.execute(self._statement(len(part)), [value for row in part for value in row])
+            for start in range(0, len(entries), self._per_insert):
+                part = entries[start:start + self._per_insert]
+                conn.execute(self._statement(len(part)), [
+                    value for entry in part
+                    for value in (entry["id"], entry["dateTime"], entry["severity"], entry["message"], entry.get("source"))
+                ])
             inserted = conn.total_changes - before
             self.stored += inserted
-            if inserted < len(rows):
-                self._check(rows)
+            if inserted < len(entries):
+                self._check([_entry_to_row(entry) for entry in entries])
         except sqlite3.DatabaseError as exc:
             raise self._store._error(exc) from exc
 
