@@ -93,26 +93,27 @@ class read_entries_aside:
                                         name="logsvc-bulk-reader")
         self._process.start()
         sender.close()
-        self._items: Iterator = iter(())
+        self._items = self._receive()
 
-    def __iter__(self) -> "read_entries_aside":
-        return self
+    def __iter__(self) -> Iterator[tuple[int, int, dict | EntryError]]:
+        return self._items
 
     def __next__(self) -> tuple[int, int, dict | EntryError]:
-        for item in self._items:
-            return item
-        try:
-            kind, payload = self._receiver.recv()
-        except EOFError:
-            self.close()
-            raise RuntimeError("the bulk reader process ended without a word") from None
-        if kind == "items":
-            self._items = iter(payload)
-            return next(self._items)
+        return next(self._items)
+
+    def _receive(self) -> Iterator[tuple[int, int, dict | EntryError]]:
+        while True:
+            try:
+                kind, payload = self._receiver.recv()
+            except EOFError:
+                self.close()
+                raise RuntimeError("the bulk reader process ended without a word") from None
+            if kind != "items":
+                break
+            yield from payload
         self.close()
         if kind == "error":
             raise payload
-        raise StopIteration
 
     def close(self) -> None:
         self._receiver.close()
