@@ -316,3 +316,114 @@ def test_items_left_unprocessed_for_good_are_unavailable_naming_those_stored(dyn
     assert len(sent) >= 2 and [len(body["RequestItems"][name]) for body in sent[:2]] == [25, 15]
     assert sorted(item["LogID"]["S"] for item in all_items(dynamo_client, name)) == sorted(ids(batch[:10]))
     side.close()
+
+
+def test_a_single_put_that_stays_throttled_reports_the_entry_pending(make_store):
+    store = make_store(1, retry_seconds=0.2)
+    lone = entry("lone")
+    store.put([entry("the settings item first")])
+    on(store, "PutItem", lambda request, call: throttled(request))
+    with pytest.raises(StoreUnavailable) as raised:
+        store.put([lone])
+    assert (raised.value.stored, raised.value.pending) == ([], [lone["id"]])
+
+
+# -- one time budget for the whole put, and bounded attempts ------------------------------------------------
+
+
+def slow(seconds: float):
+    """An answer from moto that takes `seconds` (DynamoDB slow to answer): it spends the put's budget."""
+    import time
+
+    def answer(request, call):
+        if call == 1:
+            time.sleep(seconds)
+        return None
+
+    return answer
+
+
+def test_a_single_put_shares_one_budget_between_its_put_and_its_read_back(make_store):
+    store = make_store(1, retry_seconds=0.2)
+    first = entry("first")
+    store.put([first])
+    on(store, "PutItem", slow(0.3))  # the budget is spent once the put answers
+    on(store, "GetItem", lambda request, call: throttled(request) if call == 1 else None)
+    with pytest.raises(StoreUnavailable) as raised:  # so the throttled read back is not retried
+        store.put([dict(first)])
+    assert (raised.value.stored, raised.value.pending) == ([], [first["id"]])
+
+
+def test_a_batch_shares_one_budget_between_its_check_and_its_writes(make_store):
+    store = make_store(1, retry_seconds=0.2)
+    store.put([entry("the settings item first")])
+    batch = [entry(f"m{i}") for i in range(150)]
+    on(store, "BatchGetItem", lambda request, call: slow(0.3)(request, call) if call == 1 else
+       (throttled(request) if call == 2 else None))
+    with pytest.raises(StoreUnavailable) as raised:  # the second check is not retried
+        store.put(batch)
+    assert (raised.value.stored, raised.value.pending) == ([], ids(batch))
+
+    store = make_store(table=store.table_name, retry_seconds=0.2)
+    store.put([entry("the settings item first")])
+    on(store, "BatchGetItem", slow(0.3))
+    writes = on(store, "BatchWriteItem", lambda request, call: throttled(request) if call == 1 else None)
+    with pytest.raises(StoreUnavailable) as raised:  # nor the first write
+        store.put(batch[:2])
+    assert (raised.value.stored, raised.value.pending, len(writes)) == ([], ids(batch[:2]), 1)
+
+
+def test_unprocessed_work_is_asked_again_at_most_max_attempts_times(make_store):
+    store = make_store(1, retry_seconds=2.0, max_attempts=4)
+    name = store.table_name
+    store.put([entry("the settings item first")])
+    gets = on(store, "BatchGetItem", lambda request, call: aws_response(request, 200, {
+        "Responses": {name: []}, "UnprocessedKeys": json.loads(request.body)["RequestItems"]}))
+    with pytest.raises(StoreUnavailable):
+        store.put([entry("a"), entry("b")])
+    assert len(gets) == 4
+
+    store = make_store(table=name, retry_seconds=2.0, max_attempts=4)
+    store.put([entry("the settings item first")])
+    writes = on(store, "BatchWriteItem", lambda request, call: aws_response(request, 200, {
+        "UnprocessedItems": json.loads(request.body)["RequestItems"]}))
+    with pytest.raises(StoreUnavailable):
+        store.put([entry("c"), entry("d")])
+    assert len(writes) == 4
+
+
+@pytest.mark.parametrize("responses", [None, {}])
+def test_a_check_answered_with_no_items_at_all_reads_as_none_found(make_store, responses):
+    """DynamoDB may leave out Responses, or the table in it, when every key was unprocessed."""
+    store = make_store(1)
+    old = entry("old")
+    store.put([old])
+
+    def nothing_yet(request, call):
+        if call > 1:
+            return None
+        answer = {"UnprocessedKeys": json.loads(request.body)["RequestItems"]}
+        if responses is not None:
+            answer["Responses"] = responses
+        return aws_response(request, 200, answer)
+
+    on(store, "BatchGetItem", nothing_yet)
+    new = entry("new")
+    result = store.put([dict(old), new])
+    assert (result.stored, result.replayed) == ([new["id"]], [old["id"]])
+
+
+def test_a_write_answered_without_unprocessed_items_wrote_them_all(dynamo_client, make_store, moto_endpoint):
+    store = make_store(1)
+    name = store.table_name
+    side = new_client(moto_endpoint)
+
+    def written_elsewhere(request, call):
+        side.batch_write_item(RequestItems=json.loads(request.body)["RequestItems"])
+        return aws_response(request, 200, {})  # nothing left unprocessed, and so no key for it
+
+    on(store, "BatchWriteItem", written_elsewhere)
+    batch = [entry("a"), entry("b")]
+    assert store.put(batch).stored == ids(batch)
+    assert sorted(item["LogID"]["S"] for item in all_items(dynamo_client, name)) == sorted(ids(batch))
+    side.close()
