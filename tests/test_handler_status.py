@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from dynamo_fixtures import aws_response, dynamo_client, make_table, moto_endpoint, new_client, throttled  # noqa: F401
+from dynamo_fixtures import dynamo_client, make_table, moto_endpoint, new_client, throttled  # noqa: F401 - fixtures
 
 from logsvc.entry import MAX_BATCH_BYTES, normalise
 from logsvc.handler import common, ingest, read
