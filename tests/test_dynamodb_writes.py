@@ -374,7 +374,8 @@ def test_a_batch_shares_one_budget_between_its_check_and_its_writes(make_store):
 
 
 def test_unprocessed_work_is_asked_again_at_most_max_attempts_times(make_store):
-    store = make_store(1, retry_seconds=2.0, max_attempts=4)
+    """(A budget far above the 0.35 s the three backoffs take: only the attempts bound these.)"""
+    store = make_store(1, retry_seconds=5.0, max_attempts=4)
     name = store.table_name
     store.put([entry("the settings item first")])
     gets = on(store, "BatchGetItem", lambda request, call: aws_response(request, 200, {
@@ -383,7 +384,7 @@ def test_unprocessed_work_is_asked_again_at_most_max_attempts_times(make_store):
         store.put([entry("a"), entry("b")])
     assert len(gets) == 4
 
-    store = make_store(table=name, retry_seconds=2.0, max_attempts=4)
+    store = make_store(table=name, retry_seconds=5.0, max_attempts=4)
     store.put([entry("the settings item first")])
     writes = on(store, "BatchWriteItem", lambda request, call: aws_response(request, 200, {
         "UnprocessedItems": json.loads(request.body)["RequestItems"]}))
