@@ -89,6 +89,7 @@ class read_entries_aside:
 
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
+        _widen(sender)
         self._process = context.Process(target=_read_into, args=(stream, sender, options), daemon=True,
                                         name="logsvc-bulk-reader")
         self._process.start()
@@ -120,6 +121,17 @@ class read_entries_aside:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+
+
+def _widen(connection) -> None:
+    """A pipe holding several chunks, not 64 KiB (less than one): the reader runs ahead of the
+    writer instead of the two taking turns, which left each waiting a third of the time."""
+    import fcntl
+
+    try:
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, 1024 * 1024)
+    except (OSError, AttributeError):
+        pass  # a smaller system limit: the default size works, only slower
 
 
 def read_entries_usable_aside(size: int) -> bool:

@@ -117,3 +117,20 @@ def test_a_big_file_with_one_bad_line_names_it_and_stores_nothing(tmp_path):
     conn = sqlite3.connect(store)
     assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
     conn.close()
+
+
+def test_the_pipe_holds_several_chunks(tmp_path):
+    import fcntl
+    from pathlib import Path
+
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < 1024 * 1024:
+        pytest.skip("this system caps pipes below 1 MiB")
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"severity": "info", "message": "m"}\n')
+    with open(path, "rb") as stream:
+        reader = read_entries_aside(stream)
+        try:
+            assert fcntl.fcntl(reader._receiver.fileno(), fcntl.F_GETPIPE_SZ) >= 1024 * 1024
+        finally:
+            list(reader)
+    assert not reader._process.is_alive()
