@@ -143,3 +143,25 @@ def test_direct_and_staged_agree(before, chunks):
         staged = run_bulk(Path(folder) / "staged.db", unique_before, chunks, False)
         direct = run_bulk(Path(folder) / "direct.db", unique_before, chunks, True)
     assert direct == staged
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["staged", "direct"])
+def test_a_full_store_is_reported_as_full_and_nothing_of_the_bulk_is_kept(tmp_path, direct):
+    from logsvc.errors import StoreFull
+
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        store.put([make(0, id=AFTER)])
+        store._connect().execute("PRAGMA max_page_count = 60")  # SQLite's own SQLITE_FULL, on this connection
+        with pytest.raises(StoreFull) as info:
+            with store.bulk(direct=direct) as writer:
+                for chunk in range(20):
+                    writer.write([make(n, message=f"{chunk} {n} " + "x" * 3000) for n in range(20)])
+        assert "is full" in str(info.value) and "rollback" not in str(info.value)
+        assert [row[1] for row in rows(tmp_path / "s.db")] == [AFTER]
+        store._connect().execute("PRAGMA max_page_count = 1000000")  # space freed: writing works again
+        with store.bulk(direct=direct) as writer:
+            writer.write([make(1)])
+        assert writer.stored == 1
+    finally:
+        store.close()
