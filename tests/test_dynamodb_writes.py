@@ -354,6 +354,17 @@ def test_a_single_put_shares_one_budget_between_its_put_and_its_read_back(make_s
     assert (raised.value.stored, raised.value.pending) == ([], [first["id"]])
 
 
+def test_a_single_put_retried_after_a_slow_read_back_has_no_budget_left(make_store):
+    store = make_store(1, retry_seconds=0.2)
+    first = entry("first")
+    store.put([first])
+    puts = on(store, "PutItem", lambda request, call: throttled(request) if call == 2 else None)
+    on(store, "GetItem", lambda request, call: slow(0.3)(request, 1) or aws_response(request, 200, {}))  # vanished
+    with pytest.raises(StoreUnavailable) as raised:  # so the throttled second put is not retried
+        store.put([{**first, "message": "again"}])
+    assert (raised.value.stored, raised.value.pending, len(puts)) == ([], [first["id"]], 2)
+
+
 def test_a_batch_shares_one_budget_between_its_check_and_its_writes(make_store):
     store = make_store(1, retry_seconds=0.2)
     store.put([entry("the settings item first")])
