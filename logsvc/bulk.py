@@ -9,6 +9,7 @@ import json
 from typing import BinaryIO, Callable, Iterator
 
 from logsvc.entry import DuplicateKeyError, EntryError, normalise, random_ids, unique_keys
+from logsvc.errors import LogsvcError
 
 CHUNK = 1000  # entries per write
 MAX_REPORTED = 20  # invalid lines listed one by one; the rest are counted
@@ -106,9 +107,11 @@ class read_entries_aside:
         while True:
             try:
                 kind, payload = self._receiver.recv()
-            except EOFError:
+            except EOFError:  # killed (out of memory, a signal) before it said done or failed
                 self.close()
-                raise RuntimeError("the bulk reader process ended without a word") from None
+                raise LogsvcError(f"the process reading the input ended unexpectedly (exit code "
+                                  f"{self._process.exitcode}); nothing of this input was stored",
+                                  hint="run the same command again") from None
             if kind != "items":
                 break
             yield from payload

@@ -68,6 +68,24 @@ def test_a_failure_in_the_reading_process_is_raised_here():
         next(reader)
 
 
+def test_a_reading_process_killed_midway_is_a_clear_error_here(tmp_path):
+    import os
+    import signal
+
+    from logsvc.errors import LogsvcError
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"severity": "info", "message": "m"}\n' * (50 * CHUNK))
+    with open(path, "rb") as stream:
+        reader = read_entries_aside(stream)
+        next(reader)
+        os.kill(reader._process.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+        with pytest.raises(LogsvcError, match=r"ended unexpectedly \(exit code -9\); nothing of this input"):
+            for _ in reader:
+                pass
+    assert not reader._process.is_alive()
+
+
 def test_closing_early_ends_the_reading_process(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'{"severity": "info", "message": "m"}\n' * (20 * CHUNK))
