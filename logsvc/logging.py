@@ -256,9 +256,11 @@ class LogsvcHandler(logging.Handler):
                 store.close()
 
     def _next_batch(self, item) -> tuple[list[dict], list[_Marker], dict | None]:
-        """Entries up to the count and size limits or the linger time, stopping at a marker."""
+        """Entries up to the count and size limits or the linger time, stopping at a marker; and
+        the entry that leads the next batch (one that did not fit), if any."""
         batch: list[dict] = []
         markers: list[_Marker] = []
+        carried = None
         size = 1  # the opening bracket; each entry adds its size and a comma (or the closing bracket)
         if item is None:
             item = self._queue.get()
@@ -273,7 +275,8 @@ class LogsvcHandler(logging.Handler):
                 break
             item_size = len(serialise(item).encode("utf-8")) + 1
             if batch and size + item_size > self.batch_bytes - self._warning_room:
-                return self._with_drops(batch), markers, item
+                carried = item
+                break
             batch.append(item)
             size += item_size
             if len(batch) >= self.batch_entries:
@@ -282,29 +285,25 @@ class LogsvcHandler(logging.Handler):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-        return self._with_drops(batch), markers, None
+        batch, bumped = self._with_drops(batch)
+        return batch, markers, carried or bumped
 
-    def _with_drops(self, batch: list[dict]) -> list[dict]:
-        """The batch, with a warning entry first if records were dropped since the last one."""
+    def _with_drops(self, batch: list[dict]) -> tuple[list[dict], dict | None]:
+        """The batch, with a warning entry first if records were dropped since the last one.
+
+        A batch already full when the warning joins it gives up its last entry, returned to lead
+        the next batch. (Never put back on the queue: behind a flush or close marker it would be
+        left out of what they deliver, and a full queue would drop it.)
+        """
         with self._counter_lock:
             dropped, since = self._dropped, self._dropped_since
             self._dropped, self._dropped_since = 0, None
         if not dropped:
-            return batch
+            return batch, None
         warning = dropped_entry(dropped, since, self.queue_size, self.source)
-        if len(batch) >= self.batch_entries:
-            self._queue_front(batch.pop())
-        return [warning, *batch]
-
-    def _queue_front(self, entry: dict) -> None:
-        # A batch already full when the warning joins it: the last entry waits for the next one.
-        # put_nowait may find the queue full again: count it as dropped rather than wait.
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
-            with self._counter_lock:
-                self._dropped += 1
-                self._dropped_since = self._dropped_since or time.time()
+        if len(batch) >= self.batch_entries:  # (then no marker was taken: the loop stops at a full batch)
+            return [warning, *batch[:-1]], batch[-1]
+        return [warning, *batch], None
 
     def _deliver(self, store, batch: list[dict]) -> None:
         """Send through `logsvc.delivery.put`; while the target is failing, straight to the spool."""

@@ -230,9 +230,10 @@ def test_interpreter_exit_delivers_what_was_queued_with_dictconfig(tmp_path):
 
 
 def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logger, capsys, monkeypatch):
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     def held(event, store):  # a server that takes its time: the sender waits, the queue fills
+        entered.set()
         gate.wait(30)
         return ingest.handle(event, store)
 
@@ -243,7 +244,8 @@ def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logge
                                 timeout=30)
         logger.addHandler(handler)
         logger.info("first")
-        wait_until(handler._queue.empty, 5, "the sender to take the first record")
+        # The sender is inside its request: no batch (which would take the drop count) until the gate.
+        assert entered.wait(10), "the sender never reached the server"
         for index in range(200):
             logger.info("record %d", index)  # never raises, never waits
         dropped = handler.dropped
@@ -253,7 +255,7 @@ def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logge
     finally:
         gate.set()
         backend.close()
-    assert dropped > 0  # counted while the sender waits on the server
+    assert dropped == 190  # 200 - the 10 the queue holds: counted while the sender waits on the server
     warnings = [entry for entry in stored if entry["severity"] == "warning"]
     records = [entry for entry in stored if entry["severity"] == "info"]
     counts = [re.fullmatch(r"logsvc handler dropped (\d+) log records from \S+: its queue of 10 was full",
@@ -265,6 +267,45 @@ def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logge
     assert len({entry["message"] for entry in records}) == len(records)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_flush_delivers_every_record_before_it_when_a_drop_warning_bumps_one_from_a_full_batch(tmp_path, logger):
+    gate, entered = threading.Event(), threading.Event()
+
+    def held(event, store):
+        entered.set()
+        gate.wait(30)
+        return ingest.handle(event, store)
+
+    backend = UrlBackend(tmp_path / "served.db", ingest_handle=held).start()
+    try:
+        handler = LogsvcHandler(ingest_url=backend.ingest_url, queue_size=10, batch_entries=5, linger=0.05,
+                                timeout=30)
+        logger.addHandler(handler)
+        logger.info("first")
+        assert entered.wait(10), "the sender never reached the server"
+        for index in range(5):
+            logger.info("before %d", index)
+        flushed = []
+        flusher = threading.Thread(target=lambda: flushed.append(handler.flush(timeout=30)))
+        flusher.start()
+        wait_until(lambda: handler._queue.qsize() == 6, 10, "flush's marker behind the five records")
+        for index in range(7):
+            logger.info("after %d", index)  # 4 fill the queue, 3 are dropped
+        gate.set()
+        flusher.join(30)
+        # The next batch is 5 records and the warning about the 3 dropped: one record gives way
+        # to the warning, and must still be delivered before flush() returns.
+        assert flushed == [True]
+        at_flush = {entry["message"] for entry in backend.stored()}
+        handler.close()
+        stored = [entry["message"] for entry in backend.stored()]
+    finally:
+        gate.set()
+        backend.close()
+    assert {"first", *(f"before {i}" for i in range(5))} <= at_flush
+    assert sorted(stored) == sorted(["first", *(f"before {i}" for i in range(5)), *(f"after {i}" for i in range(4)),
+                                     next(m for m in stored if m.startswith("logsvc handler dropped 3 log records"))])
 
 
 def test_close_with_the_server_stuck_spools_what_it_could_not_deliver_in_time(tmp_path, logger):
