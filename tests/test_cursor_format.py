@@ -234,6 +234,7 @@ WATERMARKS = {
     "time id": f"{at(0)}#{ID}",
     "time id with offset": f"2026-02-09T22:00:00.000000+01:00#{ID}",
     "time id of 200 characters": f"{W0}#" + "a" * 167,
+    "time id of an id with a hash": f"{W0}#other#1",  # an item written by something else
 }
 KEY_SETS = {
     "no keys": set(),
@@ -329,6 +330,7 @@ FOREIGN = {
     "s, a letter, digits": ("sx1", NOT_OURS),
     "s and letters": ("sabc", NOT_OURS),
     "s and non-ASCII digits": ("s\u0661\u0662", NOT_OURS),
+    "s, a non-ASCII digit, a digit": ("s\u06612", NOT_OURS),
     "S in capitals": ("S12", NOT_OURS),
     "not base64": ("x", NOT_OURS),
     "ddb1": (b64(json.dumps({"v": "ddb1", "w": W0, "s": [["a", 1]]}, separators=(",", ":"))), DDB1),

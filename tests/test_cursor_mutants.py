@@ -78,7 +78,7 @@ def test_recent_marks_the_whole_settle_window_delivered_whatever_its_limit(windo
     store, old, window = window_store
     page = store.recent(Query(limit=2))
     assert ids(page.entries) == ids([window[2], window[1]])  # newest first, exactly `limit`
-    assert not page.truncated and page.resume is None
+    assert page.truncated is False and page.resume is None
     watermark, seen = _decode_cursor(page.cursor)
     assert watermark == format_utc(BASE + timedelta(seconds=10 - SETTLE))
     assert seen == keys(window)  # the third one too, though not shown
@@ -93,7 +93,7 @@ def test_recent_reads_on_below_the_settle_window_for_its_limit(window_store):
     assert _decode_cursor(page.cursor)[1] == keys(window)
     everything = store.recent(Query(limit=100))
     assert ids(everything.entries) == ids([*reversed(window), *reversed(old)])
-    assert not everything.truncated and everything.resume is None and everything.scanned == 23
+    assert everything.truncated is False and everything.resume is None and everything.scanned == 23
 
 
 def test_recent_marks_only_matching_entries_delivered(window_store):
@@ -123,7 +123,7 @@ def test_recent_stopped_by_its_budget_is_truncated_with_where_to_resume(make_sto
     store.put(old)
     page = store.recent(Query(limit=100))
     assert ids(page.entries) == ids(old[:5:-1])  # the 4 newest, then the budget is spent
-    assert page.truncated and page.resume == time_id(old[6]) and page.scanned == 4
+    assert page.truncated is True and page.resume == time_id(old[6]) and page.scanned == 4
     rest = store.recent(Query(limit=100, before=page.resume))
     assert ids(rest.entries) == ids(old[5:1:-1])
 
@@ -135,7 +135,7 @@ def test_recent_that_found_its_limit_is_not_truncated_when_the_budget_then_runs_
     store.put(window)
     page = store.recent(Query(limit=2))  # reads on through the window until the budget stops it
     assert ids(page.entries) == ids(window[:7:-1])
-    assert not page.truncated and page.resume is None and page.scanned == 4
+    assert page.truncated is False and page.resume is None and page.scanned == 4
 
 
 # -- follow: the new watermark -------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_a_page_not_cut_short_moves_the_watermark_to_the_horizon_and_keeps_the_k
     store.put([below, at_horizon, *above])
 
     page = store.follow(cursor, Query(limit=100))
-    assert ids(page.entries) == ids([below, at_horizon, *above]) and not page.truncated
+    assert ids(page.entries) == ids([below, at_horizon, *above]) and page.truncated is False
     assert _decode_cursor(page.cursor) == (format_utc(horizon), keys([at_horizon, *above]))
     again = store.follow(page.cursor, Query(limit=100))
     assert again.entries == [] and _decode_cursor(again.cursor) == _decode_cursor(page.cursor)
@@ -183,7 +183,7 @@ def test_a_page_cut_short_below_the_horizon_moves_the_watermark_to_its_last_entr
     store.put(backlog)
 
     page = store.follow(cursor, Query(limit=3))
-    assert ids(page.entries) == ids(backlog[:3]) and not page.truncated
+    assert ids(page.entries) == ids(backlog[:3]) and page.truncated is False
     assert _decode_cursor(page.cursor) == (time_id(backlog[2]), keys([backlog[2]]))
     page = store.follow(page.cursor, Query(limit=3))
     assert ids(page.entries) == ids(backlog[3:6])
@@ -202,12 +202,12 @@ def test_a_read_stopped_by_its_budget_moves_the_watermark_to_where_it_stopped(ma
 
     page = store.follow(cursor, Query(limit=100))
     assert ids(page.entries) == ids(backlog[:4]) and page.scanned == 4
-    assert page.truncated  # a backlog below the horizon: ask again at once
+    assert page.truncated is True  # a backlog below the horizon: ask again at once
     assert _decode_cursor(page.cursor) == (time_id(backlog[3]), keys([backlog[3]]))
     page = store.follow(page.cursor, Query(limit=100))
-    assert ids(page.entries) == ids(backlog[4:8]) and page.truncated
+    assert ids(page.entries) == ids(backlog[4:8]) and page.truncated is True
     page = store.follow(page.cursor, Query(limit=100))
-    assert ids(page.entries) == ids(backlog[8:]) and not page.truncated
+    assert ids(page.entries) == ids(backlog[8:]) and page.truncated is False
     assert _decode_cursor(page.cursor)[0] == format_utc(clock.now - timedelta(seconds=SETTLE))
 
 
@@ -219,7 +219,7 @@ def test_a_budget_stop_inside_the_settle_window_is_no_backlog(make_store):
     store.put(window)
     page = store.follow(cursor, Query(limit=100))
     assert ids(page.entries) == ids(window[:4])
-    assert not page.truncated  # stopped above the horizon: the next poll, not at once
+    assert page.truncated is False  # stopped above the horizon: the next poll, not at once
     horizon = format_utc(clock.now - timedelta(seconds=SETTLE))
     assert _decode_cursor(page.cursor) == (horizon, keys(window[:4]))
     clock.now += timedelta(hours=1)  # the rest, once the horizon has passed them
@@ -296,3 +296,8 @@ def test_a_foreign_item_whose_id_holds_a_hash_pages_like_any_other(make_store, m
     assert _decode_cursor(page.cursor)[0] == f"{at[1]}#other#1"
     page = store.follow(page.cursor, Query(limit=2))
     assert ids(page.entries) == ["other#2"]
+    # And where a read's budget stops it: at such an item's TimeId.
+    budgeted = make_store(table=table, settle_seconds=SETTLE, clock=clock, max_scan=2)
+    page = budgeted.follow(cursor, Query(limit=100))
+    assert ids(page.entries) == ["other#0", "other#1"] and page.truncated is True
+    assert _decode_cursor(page.cursor)[0] == f"{at[1]}#other#1"
