@@ -29,6 +29,11 @@ _ROWS_PER_INSERT = 1000
 _MAX_CONFLICTS = 100
 
 
+@functools.lru_cache(maxsize=8)
+def _insert_statement(rows: int) -> str:
+    return _INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+
+
 @contextmanager
 def bulk(store: SQLiteStore, *, direct: bool = False) -> Iterator["BulkWriter | DirectWriter"]:
     """Store a stream of chunks all at once on leaving the block; leaving it by an exception stores nothing.
@@ -70,12 +75,6 @@ class BulkWriter:
         self._conn = conn
         self.stored = 0
         self.replayed = 0
-        # Within SQLite's bound-variable limit (32,766 since 3.32; 999 before).
-        self._per_insert = max(1, min(_ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 5))
-
-    @functools.lru_cache(maxsize=8)
-    def _statement(self, rows: int) -> str:
-        return _INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
 
     def write(self, entries: list[dict]) -> None:
         try:
@@ -153,25 +152,15 @@ def _large_cache(conn: sqlite3.Connection) -> Iterator[None]:
 
 @contextmanager
 def _direct(store: SQLiteStore) -> Iterator["DirectWriter"]:
-    conn = store._connect()
-    with _large_cache(conn):
+    # The store's own transaction: rolled back by any exception, the commit's failure reported.
+    with _large_cache(store._connect()), store._transaction("IMMEDIATE") as conn:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            writer = DirectWriter(store, conn, conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0])
+            base = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            _rollback(conn)
             raise store._error(exc) from exc
-        try:
-            yield writer
-            writer._finish()
-        except BaseException:
-            _rollback(conn)
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            _rollback(conn)
-            raise store._error(exc) from exc
+        writer = DirectWriter(store, conn, base)
+        yield writer
+        writer._finish()
 
 
 class DirectWriter:
@@ -191,9 +180,6 @@ class DirectWriter:
         # Within SQLite's bound-variable limit (32,766 since 3.32; 999 before).
         self._per_insert = max(1, min(_ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 5))
 
-    @functools.lru_cache(maxsize=8)
-    def _statement(self, rows: int) -> str:
-        return _INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
 
     def write(self, entries: list[dict]) -> None:
         conn = self._conn
@@ -205,7 +191,7 @@ class DirectWriter:
                 add = values.extend  # (twice as fast as a nested comprehension)
                 for entry in part:
                     add((entry["id"], entry["dateTime"], entry["severity"], entry["message"], entry.get("source")))
-                conn.execute(self._statement(len(part)), values)
+                conn.execute(_insert_statement(len(part)), values)
             inserted = conn.total_changes - before
             self.stored += inserted
             if inserted < len(entries):
