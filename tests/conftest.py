@@ -38,3 +38,31 @@ def run_logsvc(*args: str, input: bytes | None = None, env: dict | None = None, 
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "logsvc", *args], input=input, capture_output=True,
                           env=full_env, timeout=timeout, cwd=ROOT, check=check)
+
+
+def on_a_terminal(*args: str, env: dict) -> bytes:
+    """The command's output on a 120-column pseudo-terminal, as an operator's shell runs it
+    (COLUMNS and NO_COLOR of the test's own environment left out: `env` sets what a test wants)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    environment = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "NO_COLOR")}
+    proc = subprocess.Popen([sys.executable, "-m", "logsvc", *args], stdout=secondary, stderr=subprocess.PIPE,
+                            cwd=ROOT, env={**environment, "TERM": "xterm-256color", **env})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    os.close(primary)
+    return b"".join(chunks)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from logsvc.cli import app
 from logsvc.errors import ExitCode
-from tests.conftest import ROOT, run_logsvc
+from tests.conftest import ROOT, on_a_terminal, run_logsvc
 
 runner = CliRunner()
 
@@ -171,34 +171,11 @@ def test_format_characters_and_line_separators_are_escaped_in_every_output():
     assert "\\u200b" in invoke("recent", "-o", "raw").stdout
 
 
-def _on_a_terminal(*args: str, env: dict) -> bytes:
-    """Run logsvc with stdout on a pseudo-terminal, as an operator's shell runs it."""
-    import pty
-
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "logsvc", *args], stdout=secondary, stderr=subprocess.PIPE,
-                            cwd=ROOT, env={**os.environ, "TERM": "xterm-256color", **env})
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    proc.wait(timeout=60)
-    os.close(primary)
-    assert proc.returncode == 0, proc.stderr.read()
-    return b"".join(chunks)
-
-
-def test_no_color_means_no_ansi_at_all_on_a_terminal():
+def test_no_color_means_no_ansi_at_allon_a_terminal():
     send_at("boom", datetime.now(timezone.utc), "-s", "error")
-    assert b"\x1b[" in _on_a_terminal("recent", env={})  # the terminal gets styles normally
+    assert b"\x1b[" in on_a_terminal("recent", env={})  # the terminal gets styles normally
     for args in (("recent",), ("tail",), ("recent", "-o", "raw")):
-        shown = _on_a_terminal(*args, env={"NO_COLOR": "1"})
+        shown = on_a_terminal(*args, env={"NO_COLOR": "1"})
         assert b"boom" in shown and b"\x1b[" not in shown, (args, shown)
 
 

@@ -23,7 +23,7 @@ from logsvc.cli import app
 from logsvc.cli import entries as entries_command
 from logsvc.entry import normalise
 from logsvc.store.sqlite import SQLiteStore
-from tests.conftest import ROOT
+from tests.conftest import ROOT, on_a_terminal
 from tests.targets_fixtures import moto_endpoint  # noqa: F401 - a fixture, used by name
 
 runner = CliRunner()
@@ -381,33 +381,6 @@ def test_a_dynamodb_search_stopped_at_its_bound_shows_what_it_found_and_how_to_g
     rest = cli(target.env, *shlex.split(note.split("continue with: ", 1)[1])[1:])
     assert rest.exit_code == 0, rest.output
     assert messages_shown(rest.stdout)[:1] == needles[len(shown):len(shown) + 1]
-
-
-def on_a_terminal(*args: str, env: dict) -> bytes:
-    """The command's output on a 120-column pseudo-terminal, as an operator's shell runs it."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    environment = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "NO_COLOR")}
-    proc = subprocess.Popen([sys.executable, "-m", "logsvc", *args], stdout=secondary, stderr=subprocess.PIPE,
-                            cwd=ROOT, env={**environment, "TERM": "xterm-256color", **env})
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read()
-    os.close(primary)
-    return b"".join(chunks)
 
 
 def test_a_streamed_table_is_coloured_on_a_terminal_and_plain_under_no_color_or_in_a_pipe(tmp_path):
