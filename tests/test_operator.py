@@ -304,6 +304,15 @@ def test_a_bad_table_name_is_refused_with_its_origin_wherever_it_comes_from(wher
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args", [["send", "--source", "", "x"], ["send", "--source", "  ", "x"],
+                                  ["send", "-", "--lines", "--source", ""]])
+def test_a_blank_source_is_a_usage_error_not_the_host_name(args):
+    result = invoke(*args, input="x\n")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "--source must not be blank" in result.stderr
+    assert recent_entries() == []
+
+
 def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path):
     typo = tmp_path / "typo" / "dir" / "logs.db"
     for command in (("recent",), ("tail",), ("tail", "-f", "--for", "1s")):

@@ -34,6 +34,8 @@ def send(
     """Send one log entry, or many from a file or stdin (JSON Lines, or plain lines with --lines)."""
     from logsvc.entry import EntryError, normalise, parse_severity
 
+    if source is not None and not source.strip():
+        raise UsageError("--source must not be blank", hint="leave it out to use this host's name")
     host = source or _hostname()
     if severity is not None:
         try:
