@@ -256,6 +256,17 @@ def test_plain_text_on_stdin_suggests_lines():
     assert recent_entries() == []
 
 
+def test_json_lines_without_a_severity_suggest_the_severity_option():
+    lines = '{"message": "no level"}\n{"message": "leveled", "severity": "error"}\n'
+    result = invoke("send", "-", input=lines)
+    assert result.exit_code == ExitCode.INVALID_INPUT
+    hint = [line for line in result.stderr.splitlines() if line.startswith("hint: ")]
+    assert len(hint) == 1 and "--severity LEVEL" in hint[0], result.stderr
+    assert recent_entries() == []
+    assert invoke("send", "-", "-s", "warning", input=lines).exit_code == 0  # what the hint says works
+    assert sorted((e["message"], e["severity"]) for e in recent_entries()) == [("leveled", "error"), ("no level", "warning")]
+
+
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"message": "first", "severity": "info"}\n{"message": "second", "severity": "info"}\n')

@@ -58,12 +58,8 @@ def send_bulk(path: Path, plain: bool, severity: str | None, source: str, skip_i
     if report.invalid and not skip_invalid:
         for line in report.describe_invalid():
             error(line)
-        hint = "fix them, or pass --skip-invalid to store the valid lines"
-        if not plain and any(problem.startswith("not a JSON object") for _, problems in report.problems
-                             for problem in problems):
-            hint = "for plain text, one message a line, add --lines; or fix the lines, or pass --skip-invalid"
         raise InvalidInputError(f"{report.invalid} invalid line{'s' if report.invalid != 1 else ''}; nothing was stored",
-                                hint=hint)
+                                hint=_invalid_hint(report, plain))
     for line in report.describe_invalid():
         notice(f"skipped {line}")
     summary = f"stored {report.stored}"
@@ -137,3 +133,13 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def _invalid_hint(report, plain: bool) -> str:
+    """The likeliest fix for the invalid lines reported: plain text, or lines without a severity."""
+    problems = {problem for _, listed in report.problems for problem in listed}
+    if not plain and any(problem.startswith("not a JSON object") for problem in problems):
+        return "for plain text, one message a line, add --lines; or fix the lines, or pass --skip-invalid"
+    if "missing required field: severity" in problems:
+        return "--severity LEVEL (e.g. -s info) gives lines without a severity that level; or fix them, or pass --skip-invalid"
+    return "fix them, or pass --skip-invalid to store the valid lines"
