@@ -336,7 +336,7 @@ FOREIGN = {
     "ddb1": (b64(json.dumps({"v": "ddb1", "w": W0, "s": [["a", 1]]}, separators=(",", ":"))), DDB1),
     # Short ddb1 cursors of every length modulo 4 (the padding is put back before decoding).
     **{f"ddb1, {len(b64(text))} characters": (b64(text), DDB1)
-       for text in ['{"v":"ddb1"}', '{"v":"ddb1"} ', '{"v":"ddb1"}  ']},
+       for text in ['{"v":"ddb1"', '{"v":"ddb1"}', '{"v":"ddb1"} ', '{"v":"ddb1"}  ', '{"v":"ddb1","w":"abc"}']},
     "ddb1-like": (b64('{"v":"ddb3"}'), NOT_OURS),
 }
 
