@@ -83,6 +83,8 @@ class _Reads:
                 resume = time_id
                 break
             if entry is not SKIP and query.matches(entry):
+                # (A TimeId, ``time#id``, never equals the bare time W: `>=` here and `<` below are
+                # equivalent mutants.)
                 if time_id > watermark:
                     matching_window.append((time_id, entry))
                 if len(entries) < query.limit:
@@ -125,9 +127,13 @@ class _Reads:
             if len(delivered) >= query.limit:
                 break
         # Cut short by limit: the rest above the last delivered entry is still to come.
+        # (With limit >= 1, as every caller gives, a full page has set last_time_id: another
+        # initial value for it is an equivalent mutant.)
         truncated = len(delivered) >= query.limit and last_time_id is not None
         candidate = horizon
         keep_from = None
+        # (``split("#", 1)[0]`` is a TimeId's time: any maxsplit, or none, gives the same first
+        # part, so those mutants are equivalent, here and below.)
         if truncated:
             candidate, keep_from = min(horizon, last_time_id), _micros(last_time_id.split("#", 1)[0])
         elif stopped_at is not None:
@@ -135,7 +141,7 @@ class _Reads:
         new_watermark = max(watermark, candidate)
         floor = _micros(new_watermark.split("#", 1)[0])
         kept = {key for key in seen if key[0] >= floor}
-        backlog = stopped_at is not None and stopped_at < horizon
+        backlog = stopped_at is not None and stopped_at < horizon  # (`<=`: equivalent, a TimeId vs a bare time)
         return Page(delivered, _encode_cursor(*_bounded(new_watermark, kept, keep_from=keep_from)),
                     truncated=backlog, scanned=budget.scanned)
 
@@ -153,6 +159,7 @@ def _micros(date_time: str) -> int:
 
 def _key(entry: dict) -> Key:
     """What a cursor remembers of a delivered entry: its microsecond and a digest of its whole id."""
+    # (Codec names ignore case: "UTF-8" is an equivalent mutant; error handler names do not.)
     digest = hashlib.blake2b(entry["id"].encode("utf-8", "surrogatepass"), digest_size=_DIGEST_BYTES).digest()
     return _micros(entry["dateTime"]), digest
 
@@ -187,6 +194,8 @@ def _min(a: str | None, b: str | None) -> str | None:
 def _encode_cursor(watermark: str, seen: set[Key]) -> str:
     """``ddb2.`` + base64url of: watermark (length-prefixed UTF-8), count, then per key (ascending)
     the microseconds since the previous one (the first: since the watermark's time) and the digest."""
+    # (Codec names ignore case: "UTF-8" / "ASCII" mutants here and in decoding are equivalent, as
+    # is any maxsplit, or none, in ``split("#", 1)[0]``: the first part is the time either way.)
     text = watermark.encode("utf-8")
     parts = [_varint(len(text)), text, _varint(len(seen))]
     previous = _micros(watermark.split("#", 1)[0])
@@ -208,6 +217,8 @@ def _decode_cursor(cursor: str) -> tuple[str, set[Key]]:
     try:
         if not body.isascii():
             raise ValueError("not ASCII")
+        # (Excess padding is ignored: ``+len`` for ``-len`` reads every base64url body alike; it
+        # differs only on a stray character outside the alphabet, which decoding skips anyway.)
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         reader = _Reader(raw)
         watermark = reader.take(reader.varint(_MAX_WATERMARK_CHARS)).decode("utf-8")
@@ -228,6 +239,8 @@ def _foreign(cursor: str) -> str:
     """Why a cursor without our prefix is refused, naming what issued it when that is recognisable."""
     if cursor[:1] == "s" and cursor[1:].isascii() and cursor[1:].isdigit():
         return "the cursor was issued by a local (SQLite) store, not by this DynamoDB table"
+    # (Excess padding is ignored: ``+len`` for ``-len`` is equivalent on base64url text. Any bytes
+    # not starting like ddb1 would do for `raw` below.)
     try:
         raw = base64.urlsafe_b64decode(cursor[:64] + "=" * (-len(cursor[:64]) % 4))
     except (binascii.Error, ValueError):
@@ -263,7 +276,7 @@ class _Reader:
     def varint(self, maximum: int) -> int:
         value = shift = 0
         while True:
-            if shift > 63:
+            if shift > 63:  # (shift is a multiple of 7, 63 then 70: `> 64` is an equivalent mutant)
                 raise ValueError("number too long")
             byte = self.take(1)[0]
             value |= (byte & 0x7F) << shift
