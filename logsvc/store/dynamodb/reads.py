@@ -194,8 +194,8 @@ def _min(a: str | None, b: str | None) -> str | None:
 def _encode_cursor(watermark: str, seen: set[Key]) -> str:
     """``ddb2.`` + base64url of: watermark (length-prefixed UTF-8), count, then per key (ascending)
     the microseconds since the previous one (the first: since the watermark's time) and the digest."""
-    # (Codec names ignore case: "UTF-8" / "ASCII" mutants here and in decoding are equivalent, as
-    # is any maxsplit, or none, in ``split("#", 1)[0]``: the first part is the time either way.)
+    # (Here and in `_decode_cursor`: codec names ignore case, so "UTF-8" / "ASCII" mutants are
+    # equivalent, as is any maxsplit, or none, in ``split("#", 1)[0]``: the same first part, the time.)
     text = watermark.encode("utf-8")
     parts = [_varint(len(text)), text, _varint(len(seen))]
     previous = _micros(watermark.split("#", 1)[0])
