@@ -407,3 +407,24 @@ def test_the_watermark_never_moves_back():
     keys = {(B0 + 49, digest(n)) for n in range(MAX_CURSOR_IDS)} | {(B0 + 50, digest(n)) for n in range(10)}
     watermark, kept = _bounded(high, keys, keep_from=None)
     assert watermark == high and kept == {key for key in keys if key[0] == B0 + 50}
+
+
+def test_a_negative_field_is_refused_rather_than_encoded_forever():
+    from logsvc.store.dynamodb.reads import _varint
+
+    with pytest.raises(ValueError, match="negative"):
+        _varint(-1)
+
+
+@pytest.mark.parametrize("stray", ["*", "!", " ", "=", "\n"])
+def test_a_character_outside_base64url_is_refused_not_skipped(stray):
+    from logsvc.store import BadCursor
+    from logsvc.store.dynamodb.reads import _decode_cursor, _encode_cursor
+
+    good = _encode_cursor("2026-02-09T21:00:00.000000+00:00", set())
+    assert _decode_cursor(good)[0] == "2026-02-09T21:00:00.000000+00:00"
+    # Four at a time, so that a decoder skipping them would see a body of the right length.
+    # (A trailing "=" can be padding, which decodes to the same bytes: only inside is it stray.)
+    for forged in ((good + stray * 4,) if stray != "=" else ()) + (good[:8] + stray * 4 + good[8:],):
+        with pytest.raises(BadCursor, match="corrupt"):
+            _decode_cursor(forged)

@@ -301,3 +301,27 @@ def test_a_foreign_item_whose_id_holds_a_hash_pages_like_any_other(make_store, m
     page = budgeted.follow(cursor, Query(limit=100))
     assert ids(page.entries) == ["other#0", "other#1"] and page.truncated is True
     assert _decode_cursor(page.cursor)[0] == f"{at[1]}#other#1"
+
+
+def test_recent_over_a_foreign_item_whose_time_sorts_above_the_watermark_but_is_below_it(
+        make_store, make_table, dynamo_client):
+    """Another writer's item with an offset: its TimeId ("21:30+01:00#…") sorts above the settle
+    watermark (21:00:05Z) while its instant (20:30Z) is below it. recent answers, with a cursor that
+    decodes, instead of encoding a negative distance (which never ended)."""
+    import threading
+
+    table = make_table(1)
+    clock = Clock(BASE + timedelta(seconds=10))  # the watermark: BASE + 5 s
+    store = make_store(table=table, settle_seconds=SETTLE, clock=clock)
+    local = "2026-02-09T21:30:00.000000+01:00"
+    dynamo_client.put_item(TableName=table, Item={
+        "LogID": {"S": "foreign-1"}, "Shard": {"S": "LOG#0"}, "TimeId": {"S": f"{local}#foreign-1"},
+        "DateTime": {"S": local}, "Message": {"S": "from elsewhere"}, "Severity": {"S": "info"}})
+    pages = []
+    reader = threading.Thread(target=lambda: pages.append(store.recent(Query(limit=10))), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert pages, "recent did not answer"
+    assert ids(pages[0].entries) == ["foreign-1"]
+    watermark, seen = _decode_cursor(pages[0].cursor)
+    assert watermark == format_utc(BASE + timedelta(seconds=SETTLE)) and seen == set()

@@ -18,8 +18,9 @@ delivered and entries the query filters out, and takes ``limit``. The new waterm
 delivered set is pruned to entries above it. A read whose budget (`scan`) runs out at P has
 examined everything below P, so P then takes the place of the last delivered TimeId: a tail's
 every read costs at most the budget, and a reader far behind catches up over several reads.
-`recent` returns a cursor with W = now - settle and every matching entry above W marked as
-delivered: "everything that arrives after this read".
+`recent` returns a cursor with W = now - settle and every matching entry above W that it read
+marked as delivered: "everything that arrives after this read" (a read whose budget ran out
+inside the settle window did not read, and so does not mark, the entries below where it stopped).
 
 Size bound: a cursor holds at most `MAX_CURSOR_IDS` (256) delivered entries, about 3.5 KB,
 whatever the ingest rate: when more are delivered above W, W moves up past the oldest (whole
@@ -91,7 +92,11 @@ class _Reads:
                     entries.append(entry)
             if len(entries) >= query.limit and time_id <= watermark:
                 break
-        seen = {_key(entry) for _, entry in matching_window}
+        # A key is stored as its distance above the watermark's time. An item whose TimeId sorts above
+        # the watermark while its own time is below it (another writer's offset) cannot be: it is left
+        # out, so a tail may show it again, but the cursor stays well formed.
+        floor = _micros(watermark)
+        seen = {key for key in (_key(entry) for _, entry in matching_window) if key[0] >= floor}
         truncated = resume is not None and len(entries) < query.limit
         return Page(entries, _encode_cursor(*_bounded(watermark, seen, keep_from=None)),
                     truncated=truncated, scanned=budget.scanned, resume=resume if truncated else None)
@@ -217,9 +222,9 @@ def _decode_cursor(cursor: str) -> tuple[str, set[Key]]:
     try:
         if not body.isascii():
             raise ValueError("not ASCII")
-        # (Excess padding is ignored: ``+len`` for ``-len`` reads every base64url body alike; it
-        # differs only on a stray character outside the alphabet, which decoding skips anyway.)
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        # Strict: a character outside the base64url alphabet (or padding we never write) is refused,
+        # not skipped. (``+len`` for ``-len`` adds excess padding, which strict decoding refuses too.)
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
         reader = _Reader(raw)
         watermark = reader.take(reader.varint(_MAX_WATERMARK_CHARS)).decode("utf-8")
         previous = _micros(watermark.split("#", 1)[0])
@@ -251,6 +256,8 @@ def _foreign(cursor: str) -> str:
 
 
 def _varint(value: int) -> bytes:
+    if value < 0:  # (it would never end): callers write only keys at or above their watermark
+        raise ValueError(f"a cursor field is negative ({value})")
     out = bytearray()
     while True:
         byte, value = value & 0x7F, value >> 7
