@@ -229,32 +229,46 @@ def test_interpreter_exit_delivers_what_was_queued_with_dictconfig(tmp_path):
     assert {entry["source"] for entry in stored} == {"exiting-app"}
 
 
-def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logger, capsys, monkeypatch):
-    gate, entered = threading.Event(), threading.Event()
+class HeldServer:
+    """A served store whose ingest waits at `gate`; `entered` is set once a request is inside."""
 
-    def held(event, store):  # a server that takes its time: the sender waits, the queue fills
-        entered.set()
-        gate.wait(30)
+    def __init__(self, tmp_path) -> None:
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.backend = UrlBackend(tmp_path / "served.db", ingest_handle=self._held).start()
+
+    def _held(self, event, store):
+        self.entered.set()
+        self.gate.wait(30)
         return ingest.handle(event, store)
 
-    backend = UrlBackend(tmp_path / "served.db", ingest_handle=held).start()
-    monkeypatch.setattr(logging, "raiseExceptions", True)  # errors would show on stderr
-    try:
-        handler = LogsvcHandler(ingest_url=backend.ingest_url, queue_size=10, batch_entries=5, linger=0.05,
+    def handler_with_sender_inside(self, logger) -> LogsvcHandler:
+        """A handler with a queue of 10 and batches of 5, its sender held inside a request ("first")."""
+        handler = LogsvcHandler(ingest_url=self.backend.ingest_url, queue_size=10, batch_entries=5, linger=0.05,
                                 timeout=30)
         logger.addHandler(handler)
         logger.info("first")
-        # The sender is inside its request: no batch (which would take the drop count) until the gate.
-        assert entered.wait(10), "the sender never reached the server"
+        # No batch (which would take the drop count) is made until the gate opens.
+        assert self.entered.wait(10), "the sender never reached the server"
+        return handler
+
+    def close(self) -> None:
+        self.gate.set()
+        self.backend.close()
+
+
+def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logger, capsys, monkeypatch):
+    server = HeldServer(tmp_path)  # a server that takes its time: the sender waits, the queue fills
+    monkeypatch.setattr(logging, "raiseExceptions", True)  # errors would show on stderr
+    try:
+        handler = server.handler_with_sender_inside(logger)
         for index in range(200):
             logger.info("record %d", index)  # never raises, never waits
         dropped = handler.dropped
-        gate.set()
+        server.gate.set()
         handler.close()
-        stored = backend.stored()
+        stored = server.backend.stored()
     finally:
-        gate.set()
-        backend.close()
+        server.close()
     assert dropped == 190  # 200 - the 10 the queue holds: counted while the sender waits on the server
     warnings = [entry for entry in stored if entry["severity"] == "warning"]
     records = [entry for entry in stored if entry["severity"] == "info"]
@@ -270,20 +284,9 @@ def test_a_full_queue_counts_drops_reports_them_and_never_raises(tmp_path, logge
 
 
 def test_flush_delivers_every_record_before_it_when_a_drop_warning_bumps_one_from_a_full_batch(tmp_path, logger):
-    gate, entered = threading.Event(), threading.Event()
-
-    def held(event, store):
-        entered.set()
-        gate.wait(30)
-        return ingest.handle(event, store)
-
-    backend = UrlBackend(tmp_path / "served.db", ingest_handle=held).start()
+    server = HeldServer(tmp_path)
     try:
-        handler = LogsvcHandler(ingest_url=backend.ingest_url, queue_size=10, batch_entries=5, linger=0.05,
-                                timeout=30)
-        logger.addHandler(handler)
-        logger.info("first")
-        assert entered.wait(10), "the sender never reached the server"
+        handler = server.handler_with_sender_inside(logger)
         for index in range(5):
             logger.info("before %d", index)
         flushed = []
@@ -292,17 +295,16 @@ def test_flush_delivers_every_record_before_it_when_a_drop_warning_bumps_one_fro
         wait_until(lambda: handler._queue.qsize() == 6, 10, "flush's marker behind the five records")
         for index in range(7):
             logger.info("after %d", index)  # 4 fill the queue, 3 are dropped
-        gate.set()
+        server.gate.set()
         flusher.join(30)
         # The next batch is 5 records and the warning about the 3 dropped: one record gives way
         # to the warning, and must still be delivered before flush() returns.
         assert flushed == [True]
-        at_flush = {entry["message"] for entry in backend.stored()}
+        at_flush = {entry["message"] for entry in server.backend.stored()}
         handler.close()
-        stored = [entry["message"] for entry in backend.stored()]
+        stored = [entry["message"] for entry in server.backend.stored()]
     finally:
-        gate.set()
-        backend.close()
+        server.close()
     assert {"first", *(f"before {i}" for i in range(5))} <= at_flush
     assert sorted(stored) == sorted(["first", *(f"before {i}" for i in range(5)), *(f"after {i}" for i in range(4)),
                                      next(m for m in stored if m.startswith("logsvc handler dropped 3 log records"))])
