@@ -113,7 +113,7 @@ class FunctionUrlStore:
 
                 resume = position(logs[-1])
             return Page(logs, answer.get("cursor", ""), truncated=resume is not None,
-                        scanned=answer.get("scanned"), resume=resume)
+                        scanned=_scanned(answer), resume=resume)
         matches, scanned, resume = self._regex_matches(query, answer)
         return Page(matches, answer.get("cursor", ""), truncated=resume is not None, scanned=scanned, resume=resume)
 
@@ -131,7 +131,7 @@ class FunctionUrlStore:
             logs = [entry for entry in logs if query.regex.search(entry.get("message", ""))]
         # `truncated`: the service's read stopped at its budget below what has arrived; ask on.
         return Page(logs, answer.get("cursor", cursor), truncated=answer.get("truncated") is True,
-                    scanned=answer.get("scanned") if isinstance(answer.get("scanned"), int) else None)
+                    scanned=_scanned(answer))
 
     def _regex_matches(self, query: Query, answer: dict) -> tuple[list[dict], int, str | None]:
         """The newest `limit` entries matching the regex, which the service cannot apply: (matches,
@@ -148,7 +148,8 @@ class FunctionUrlStore:
         scanned = 0
         while True:
             logs = answer.get("logs", [])
-            scanned += answer.get("scanned") if isinstance(answer.get("scanned"), int) else len(logs)
+            examined = _scanned(answer)
+            scanned += examined if examined is not None else len(logs)
             matches.extend(entry for entry in logs if query.regex.search(entry.get("message", "")))
             before = answer.get("before") if answer.get("truncated") else None
             if before is None and len(logs) >= 1000:
@@ -301,6 +302,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return min(60.0, max(0.0, float(value)))
     except ValueError:
         return None
+
+
+def _scanned(answer: dict) -> int | None:
+    """The items the service says its read examined, or None when it does not say (or says nonsense:
+    a number is summed and printed, so another service's text must not reach that far)."""
+    value = answer.get("scanned")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _json(response: httpx.Response) -> dict:

@@ -162,6 +162,25 @@ _GOOD = {"id": "6f1c8a52-3b8e-4e0f-9a51-1d2b3c4d5e6f", "dateTime": "2026-11-28T1
          "severity": "info", "message": "fine"}
 
 
+@pytest.mark.parametrize("scanned", ["lots", -3, True, 1.5, None])
+def test_a_read_answer_with_a_nonsense_scanned_count_is_read_without_it(scanned):
+    # A truncated page whose "scanned" was not a count crashed the sum behind "stopped early"
+    # ("unexpected TypeError", exit 1).
+    import json
+
+    before = f"2026-11-28T11:00:00.000000+00:00#{_GOOD['id']}"
+    server = _FixedJson(json.dumps({"count": 1, "logs": [_GOOD], "cursor": "s1", "truncated": True,
+                                    "scanned": scanned, "before": before}))
+    try:
+        env = {"LOGSVC_TARGET": "url", "LOGSVC_INGEST_URL": server.url, "LOGSVC_READ_URL": server.url}
+        result = run_logsvc("recent", "-n", "5", "-o", "jsonl", env=env)
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["id"] == _GOOD["id"]
+    assert b"unexpected" not in result.stderr and b"Traceback" not in result.stderr
+
+
 def test_the_url_target_refuses_a_read_answer_whose_entries_are_not_entries():
     # Each was "unexpected KeyError/TypeError/ValueError" (exit 1), or with -o jsonl printed as
     # if it were an entry: {"bad": 1}, or a string's letters one a line.
