@@ -142,7 +142,7 @@ class Renderer:
         if self.output == "table":
             from logsvc.tabular import draw
 
-            if not entries or not draw(self, entries):  # row by row; Rich lays out only what it must
+            if not draw(self, entries):  # row by row; Rich lays out only what it must
                 self._table(entries)
         elif self.output == "json":
             self.stream.write(to_json(entries, indent=2) + "\n")

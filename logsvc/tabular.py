@@ -11,10 +11,17 @@ cell) by Rich itself, as a table of the same widths. What `draw` writes is check
 A listing read page by page (`recent -n 100000`) is drawn by `draw_pages` as the pages come, its
 widths fixed from the first page and the terminal, so that its first rows show before the store
 has been read to the end (tests/test_table_stream.py).
+
+A table bound for a pipe or a file (`recent | grep`, cron, the benchmarks) gets no escape codes
+from Rich, by Rich's own rules; `plain_width` applies those rules without importing Rich (about
+20 ms of every such command), and Rich is imported only for a row it must lay out itself.
 """
 
 from __future__ import annotations
 
+import builtins
+import os
+import sys
 from collections.abc import Iterator
 
 from logsvc.output import SEVERITY_STYLES, printable
@@ -31,18 +38,57 @@ def _plain(text: str) -> bool:
     return text.isascii() and text.isprintable()
 
 
+def plain_width(renderer) -> int | None:
+    """The width Rich lays a table out in on the renderer's stream when Rich certainly writes no
+    escape codes there (it is not a terminal, by `rich.Console.is_terminal`'s rules); None when
+    Rich must decide (a terminal, --color always, FORCE_COLOR or TTY_COMPATIBLE set, Windows,
+    IPython). The width follows `rich.Console.size`: COLUMNS, else the first of stdin, stdout and
+    stderr that is a terminal, else 80. tests/test_table_rows.py holds both to Rich's output.
+    """
+    environ = os.environ
+    if (renderer.color == "always" or os.name == "nt" or "FORCE_COLOR" in environ
+            or "TTY_COMPATIBLE" in environ or hasattr(builtins, "get_ipython")):
+        return None
+    isatty = getattr(renderer.stream, "isatty", None)
+    try:
+        if isatty is not None and isatty():
+            return None
+    except ValueError:  # a closed stream: Rich counts it as no terminal too
+        pass
+    columns = environ.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        return int(columns)
+    width = None
+    for stream, default in ((sys.__stdin__, 0), (sys.__stdout__, 1), (sys.__stderr__, 2)):
+        try:
+            descriptor = stream.fileno()
+        except (AttributeError, ValueError, OSError):  # none, closed or not a file: the standard number
+            descriptor = default
+        try:
+            width = os.get_terminal_size(descriptor).columns
+        except (AttributeError, ValueError, OSError):
+            continue
+        break
+    return width or 80
+
+
 def draw(renderer, entries: list[dict]) -> bool:
     """Write the table of `entries` row by row; False (nothing written) where Rich must lay it out whole."""
-    console = renderer._rich()
-    width = console.width
+    width = plain_width(renderer)
+    plain = width is not None
+    if not entries:
+        if plain:
+            renderer.stream.write("No entries.\n")  # as Rich writes it, unstyled
+        return plain
+    width = width if plain else renderer._rich().width
     show_source = width >= 100 and any("source" in entry for entry in entries)
     header, times = renderer.times.column([entry["dateTime"] for entry in entries])
     rows = [_row(entry, shown, show_source) for entry, shown in zip(entries, times)]
     headers = [header, "Severity", *(["Source"] if show_source else []), "Message"]
-    widths = _widths(console, headers, rows, width)
+    widths = _widths(renderer, headers, rows, width)
     if widths is None:
         return False
-    writer = _Rows(renderer, console, widths, show_source)
+    writer = _Rows(renderer, widths, show_source, plain)
     writer.header(headers)
     writer.write(rows)
     return True
@@ -62,18 +108,20 @@ def draw_pages(renderer, first: list[dict], rest: Iterator[tuple[list[dict], boo
     """
     from logsvc.output import _clock
 
-    console = renderer._rich()
+    width = plain_width(renderer)
+    plain = width is not None
+    width = width if plain else renderer._rich().width
     times = renderer.times
-    source = console.width >= 100 and any("source" in entry for entry in first)
+    source = width >= 100 and any("source" in entry for entry in first)
     offset = None
     if not times.utc:
         offsets = set(times.local([entry["dateTime"] for entry in first])[1])
         offset = offsets.pop() if len(offsets) == 1 else None
     fixed = [_TIME_WIDTH if times.utc or offset else _TIME_WIDTH + 7, len("Severity"), *([_SOURCE_WIDTH] * source)]
-    message = console.width - sum(fixed) - 2 * len(fixed)  # two spaces between columns
+    message = width - sum(fixed) - 2 * len(fixed)  # two spaces between columns
     if message < 1:
         return False
-    writer = _Rows(renderer, console, [*fixed, message], source)
+    writer = _Rows(renderer, [*fixed, message], source, plain)
 
     def headers(label: str) -> list[str]:
         return [f"Time ({label})", "Severity", *(["Source"] * source), "Message"]
@@ -112,23 +160,24 @@ def _row(entry: dict, shown_time: str, source: bool) -> tuple[str, list[str]]:
     return entry["severity"], cells
 
 
-def _measure(console, text: str) -> int:
+def _measure(renderer, text: str) -> int:
     if _plain(text):
         return len(text)
     from rich.measure import Measurement
     from rich.text import Text
 
+    console = renderer._rich()
     return Measurement.get(console, console.options, Text(text)).maximum
 
 
-def _widths(console, headers: list[str], rows: list, limit: int) -> list[int] | None:
+def _widths(renderer, headers: list[str], rows: list, limit: int) -> list[int] | None:
     """Content widths of the columns as Rich's table would make them; None when it would squeeze
     more than the message column (a terminal too narrow for the rest)."""
     count = len(headers)
     pads = [_FIRST, *([_MIDDLE] * (count - 2)), _LAST]
     widths = []
     for index, title in enumerate(headers):
-        widest = max([_measure(console, title), *(_measure(console, cells[index]) for _, cells in rows)])
+        widest = max([_measure(renderer, title), *(_measure(renderer, cells[index]) for _, cells in rows)])
         if index == 2 and count == 4:
             widest = min(widest, _SOURCE_WIDTH)
         widths.append(min(widest + sum(pads[index]), limit) or 1)
@@ -141,13 +190,18 @@ def _widths(console, headers: list[str], rows: list, limit: int) -> list[int] | 
 
 
 class _Rows:
-    """Writes rows of fixed column widths: plain ones by string formatting, the rest through Rich."""
+    """Writes rows of fixed column widths: plain ones by string formatting, the rest through Rich.
 
-    def __init__(self, renderer, console, widths: list[int], source: bool) -> None:
+    `plain`: Rich would write no escape codes here (`plain_width`), so neither does this, and the
+    header is formatted here too; Rich is then imported only for a row it must fold.
+    """
+
+    def __init__(self, renderer, widths: list[int], source: bool, plain: bool) -> None:
+        self.renderer = renderer
         self.stream = renderer.stream
-        self.console = console
         self.widths = widths
         self.source = source
+        self.plain = plain
         self.colours: dict = {}  # style -> (start, end) escape codes on this console, learnt from Rich itself
         self.lines: list[str] = []  # rows drawn here, not yet written
         self.folded = None  # rows Rich lays out (as one table of these widths), not yet written
@@ -157,37 +211,41 @@ class _Rows:
     def header(self, headers: list[str]) -> None:
         self.emit()
         self.headers = headers
-        self.console.print(_table(self.widths, headers, show_header=True))
+        if self.plain and all(len(title) <= width for title, width in zip(headers, self.widths)):
+            self.stream.write("  ".join(title.ljust(width) for title, width in zip(headers, self.widths)) + "\n")
+        else:
+            self.renderer._rich().print(_table(self.widths, headers, show_header=True))
 
     def emit(self) -> None:
         if self.lines:
             self.stream.write("".join(self.lines))
             self.lines = []
         if self.folded is not None:
-            self.console.print(self.folded)
+            self.renderer._rich().print(self.folded)
             self.folded = None
 
     def _styled(self, text: str, style: str) -> str:
-        if not style:
+        if not style or self.plain:
             return text
         if style not in self.colours:
             from rich.text import Text
 
-            with self.console.capture() as captured:
-                self.console.print(Text("Z", style=style), end="")
+            console = self.renderer._rich()
+            with console.capture() as captured:
+                console.print(Text("Z", style=style), end="")
             self.colours[style] = tuple(captured.get().split("Z", 1))
         start, end = self.colours[style]
         return f"{start}{text}{end}" if start else text
 
     def write(self, rows: list) -> None:
-        from rich.cells import cell_len
-
         def fits(text: str, width: int) -> int | None:
             """The cells `text` takes when Rich would draw it as it is on one line of `width`, else None."""
             if _plain(text):
                 return len(text) if len(text) <= width else None
             if "\t" in text:
                 return None
+            from rich.cells import cell_len
+
             cells = cell_len(text)
             return cells if cells <= width else None
 

@@ -49,8 +49,16 @@ def test_version_and_help_import_no_aws_sdk():
     assert heavy_imports(["--help"], {}) == {"rich"}  # the help panels, and only for help
 
 
-def test_local_table_output_imports_rich_only():
-    assert heavy_imports(["recent"], {}) == {"rich"}
+def test_a_table_imports_rich_only_where_rich_may_style_it(monkeypatch):
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    assert heavy_imports(["recent"], {}) == set()  # an empty listing, to a pipe
+    assert heavy_imports(["send", "disk full"], {}) == set()
+    assert heavy_imports(["recent"], {}) == set()  # a table to a pipe: Rich would write no escapes
+    assert heavy_imports(["recent", "--color", "always"], {}) == {"rich"}
+    assert heavy_imports(["recent"], {"FORCE_COLOR": "1"}) == {"rich"}  # a terminal, to Rich
+    assert heavy_imports(["send", "日本語 is two cells a character"], {}) == set()
+    assert heavy_imports(["recent"], {}) == {"rich"}  # measured by Rich's cell widths
 
 
 def test_url_target_imports_httpx_but_not_rich_or_boto3(served):

@@ -34,7 +34,8 @@ def both(entries: list[dict], columns: int, color: str, utc: bool, monkeypatch) 
 
 @settings(max_examples=300, deadline=None)
 @given(entries=st.lists(ENTRY, min_size=1, max_size=12), columns=st.sampled_from([40, 72, 80, 99, 100, 120, 200]),
-       color=st.sampled_from(["always", "never"]), utc=st.booleans(), zone=st.sampled_from(["UTC", "Europe/Berlin"]))
+       color=st.sampled_from(["always", "never", "auto"]), utc=st.booleans(),
+       zone=st.sampled_from(["UTC", "Europe/Berlin"]))
 def test_rows_written_one_by_one_match_the_whole_table(entries, columns, color, utc, zone):
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TZ", zone)  # Berlin: the sampled times straddle a daylight-saving change
@@ -63,3 +64,56 @@ def test_a_usual_terminal_gets_the_rows_and_a_narrow_one_the_whole_table(monkeyp
                                                timezone(-timedelta(hours=3, seconds=17))])))
 def test_the_clock_shown_is_strftimes_to_the_millisecond(instant):
     assert _clock(instant) == instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def test_an_empty_listing_reads_as_rich_writes_it(monkeypatch):
+    for color in ("auto", "never", "always"):
+        whole, rows, drawn = both([], 80, color, True, monkeypatch)
+        assert "No entries." in whole
+        assert rows == (whole if drawn else "")
+    assert both([], 80, "auto", True, monkeypatch)[2] is True  # a pipe: written without Rich
+
+
+ENVIRONMENTS = st.fixed_dictionaries({
+    "FORCE_COLOR": st.sampled_from([None, "", "1", "0"]), "TTY_COMPATIBLE": st.sampled_from([None, "", "0", "1"]),
+    "COLUMNS": st.sampled_from([None, "", "0", "57", "131", "wide", "-3"]), "TERM": st.sampled_from([None, "dumb", "xterm"]),
+    "NO_COLOR": st.sampled_from([None, "1"]),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(environment=ENVIRONMENTS, color=st.sampled_from(["auto", "never", "always"]), tty=st.booleans())
+def test_a_plain_width_is_given_only_where_rich_writes_no_escapes_and_is_richs_width(environment, color, tty):
+    """`plain_width` mirrors Rich's rules without importing Rich: wherever it answers, Rich's own
+    console on that stream is not a terminal, has no colours, and is exactly that wide."""
+    import os
+    import pty
+
+    from rich.console import Console
+
+    from logsvc.output import resolve_color
+    from logsvc.tabular import plain_width
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in environment.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        if tty:
+            leader, follower = pty.openpty()
+            stream = open(follower, "w")
+        else:
+            stream = io.StringIO()
+        try:
+            width = plain_width(Renderer("table", color=color, stream=stream))
+            console = Console(file=stream, highlight=False, emoji=False, markup=False, **resolve_color(color))
+            if width is not None:
+                assert not tty and not console.is_terminal and console.color_system is None
+                assert width == console.width
+            elif not tty and color != "always":
+                assert environment["FORCE_COLOR"] is not None or environment["TTY_COMPATIBLE"] is not None
+        finally:
+            stream.close()
+            if tty:
+                os.close(leader)
