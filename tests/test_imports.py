@@ -108,3 +108,27 @@ def test_local_send_imports_only_its_own_command_module_and_no_json(tmp_path):
     assert {name for name in loaded if name.split(".")[0] == "logsvc"} <= LOCAL_SEND_MODULES
     assert "logsvc.cli.entries" in loaded
     assert not loaded & {"json", "_json", "dataclasses_json", "logsvc.cli.deploy", "logsvc.cli.insight"}
+    assert "dataclasses" not in loaded  # the option groups are plain classes (logsvc.cli.options)
+
+
+def test_typer_reads_every_commands_annotations_as_objects_not_strings():
+    """A string annotation is compiled and evaluated by Typer on every run of its command; the
+    command modules therefore evaluate theirs when they are defined, and `shared_options` hands
+    Typer the expanded options as objects."""
+    import typer.main
+
+    from logsvc.cli import app
+
+    callbacks = []
+
+    def walk(info) -> None:
+        callbacks.extend(command.callback for command in info.registered_commands)
+        for group in info.registered_groups:
+            walk(group.typer_instance)
+
+    walk(app)
+    assert len(callbacks) >= 20
+    for callback in callbacks:
+        strings = {name: hint for name, hint in callback.__annotations__.items() if isinstance(hint, str)}
+        assert not strings, (callback.__qualname__, strings)
+    assert typer.main.get_command(app).commands["send"].params  # and Typer builds them

@@ -1,7 +1,5 @@
 """`logsvc config ...`: show and change the profiles that say where entries go."""
 
-from __future__ import annotations
-
 import os
 import re
 import sys

@@ -4,9 +4,6 @@ The work is in `logsvc.deploy`; here are the options, the confirmation, and what
 sees: the change table (stdout), progress and events (stderr, live with Rich on a terminal).
 """
 
-from __future__ import annotations
-
-import dataclasses
 import json
 import sys
 from enum import Enum
@@ -15,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from logsvc.cli import SERVICE, app
-from logsvc.cli.options import ProfileOpt, shared_options
+from logsvc.cli.options import OptionGroup, ProfileOpt, shared_options
 from logsvc.errors import ExitCode, LogsvcError, UsageError
 
 
@@ -47,8 +44,7 @@ def _settings(profile: str | None, **flags):
     return resolve({key: None if value is None else str(value) for key, value in flags.items()}, profile=profile)
 
 
-@dataclasses.dataclass(frozen=True)
-class StackChoice:
+class StackChoice(OptionGroup):
     """The stack and its template parameters, shared by deploy and diff; unset ones come from the
     profile, else keep the stack's current values."""
 

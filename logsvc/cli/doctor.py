@@ -1,7 +1,5 @@
 """`logsvc doctor`: check the active profile end to end."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """The entry commands: send one or many, show the recent ones, tail and follow."""
 
-from __future__ import annotations
-
 import os
 import sys
 from contextlib import nullcontext

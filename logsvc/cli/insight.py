@@ -4,8 +4,6 @@
 exit code (`ExitCode.ALERT`) so cron and CI can alert.
 """
 
-from __future__ import annotations
-
 import sys
 from enum import Enum
 from pathlib import Path

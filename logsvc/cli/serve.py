@@ -1,7 +1,5 @@
 """`logsvc serve`: the Lambda handlers over HTTP on loopback, as Function URLs would serve them."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Optional
 

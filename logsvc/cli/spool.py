@@ -1,7 +1,5 @@
 """The spool commands: what waits for an unreachable target (status), and delivering it (flush)."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Optional
 

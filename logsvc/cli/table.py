@@ -1,7 +1,5 @@
 """`logsvc table create|upgrade|delete`: a DynamoDB table with exactly the service's schema."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 
