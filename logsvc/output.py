@@ -7,6 +7,7 @@ overrides) are shown escaped, so a log line can neither style nor move the termi
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -24,10 +25,16 @@ _INVISIBLE = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u20
               "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd"
               "\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
               "\U000e0020-\U000e007f")
-# C0 controls except tab and newline, DEL, C1 controls, and the invisible characters.
-_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
-# The same minus what JSON escapes itself: json.dumps leaves C1 and the invisible ones raw.
-_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
+
+
+@functools.cache
+def _unsafe(in_json: bool) -> re.Pattern:
+    """C0 controls except tab and newline, DEL, C1 controls, and the invisible characters; in JSON,
+    the same minus what json.dumps escapes itself (it leaves C1 and the invisible ones raw).
+    Compiled on first use, not at import: nearly a millisecond, which ASCII output never needs."""
+    if in_json:
+        return re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
+    return re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
 
 
 def _escape(match: re.Match) -> str:
@@ -47,14 +54,18 @@ def _json_escape(match: re.Match) -> str:
 
 def printable(text: str, *, keep_newlines: bool = True) -> str:
     """`text` with every control character shown as an escape such as \\x1b."""
-    text = _UNSAFE.sub(_escape, text)
+    if text.isascii() and text.isprintable():
+        return text  # no control character, no newline: nothing to escape
+    text = _unsafe(False).sub(_escape, text)
     return text if keep_newlines else text.replace("\n", "\\n")
 
 
 def to_json(value: object, *, indent: int | None = None) -> str:
     """JSON that round-trips, with non-ASCII kept readable and terminal controls escaped."""
     text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+    if text.isascii() and "\x7f" not in text:
+        return text  # json.dumps escaped every C0 control; DEL is the one ASCII character left
+    return _unsafe(True).sub(_json_escape, text)
 
 
 class TimeFormat:
