@@ -217,7 +217,9 @@ def test_batch_replay_conflict_and_duplicates(dynamo_client, make_table, make_st
 
 def test_unprocessed_items_are_retried(dynamo_client, make_table, make_store, moto_endpoint):
     name = make_table(2)
-    store = make_store(table=name)
+    # Three real calls (the settings item, the check, the side write) come before the one retry:
+    # 5 s of budget, which a loaded machine cannot spend first (a put that succeeds never waits on it).
+    store = make_store(table=name, retry_seconds=5.0)
     side_client = new_client(moto_endpoint)  # writes "half" of the first request, as DynamoDB might
     calls = []
 
