@@ -399,12 +399,27 @@ def test_a_cursor_that_cannot_be_saved_is_refused_before_following(tmp_path, whe
     assert time.monotonic() - started < 10  # refused up front, not after following
 
 
+def _unread(pipe) -> int:
+    """Bytes written to `pipe` that its reader has not read yet (Linux answers for either end)."""
+    import fcntl
+    import struct
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
 def test_ctrl_c_during_a_bulk_send_is_quiet_and_stores_nothing():
     proc = subprocess.Popen([sys.executable, "-m", "logsvc", "send", "-", "--lines"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
     proc.stdin.write(b"a line\n" * 5000)
     proc.stdin.flush()
-    time.sleep(1.5)  # the lines are read and staged; stdin stays open
+    # Once the pipe is empty the send has read every line inside its bulk write and waits for more
+    # (stdin stays open). A fixed pause could end during a loaded machine's start-up instead, and
+    # the test would quietly check Ctrl-C at start-up (the test below) rather than this case.
+    deadline = time.monotonic() + 60
+    while _unread(proc.stdin) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _unread(proc.stdin) == 0 and proc.poll() is None, "the send did not read its input"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == ExitCode.INTERRUPTED
