@@ -6,8 +6,6 @@ The commands live in one module per group (entries, spool, config, table, serve,
 registering itself on `app`; their shared options are in `options`.
 """
 
-from __future__ import annotations
-
 import importlib
 import os
 import sys
