@@ -28,6 +28,9 @@ class Call:
 class Accounting:
     client: object
     calls: list[Call] = field(default_factory=list)
+    # Calls sent and not yet answered, by their request context (the one object botocore hands
+    # both hooks of a call): a multi-shard read sends its first Queries together, from threads.
+    _open: dict = field(default_factory=dict)
 
     def __enter__(self) -> Accounting:
         events = self.client.meta.events
@@ -60,13 +63,15 @@ class Accounting:
 
     # -- the hooks --------------------------------------------------------------------------------
 
-    def _before(self, model, params, **_):
+    def _before(self, model, params, context, **_):
         body = params.get("body") or b"{}"
-        self.calls.append(Call(model.name, json.loads(body)))
+        call = Call(model.name, json.loads(body))
+        self._open[id(context)] = call
+        self.calls.append(call)  # list.append: safe from the read's threads
 
-    def _after(self, model, parsed, **_):
-        call = self.calls[-1]
-        assert call.operation == model.name  # one client, one thread: calls do not interleave
+    def _after(self, model, parsed, context, **_):
+        call = self._open.pop(id(context))
+        assert call.operation == model.name
         if model.name in ("Query", "Scan"):
             call.examined = parsed.get("ScannedCount", 0)
             call.returned = parsed.get("Count", 0)

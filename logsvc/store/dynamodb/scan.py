@@ -21,11 +21,17 @@ entry above it was examined in every partition, so a read can stop there and con
 A budgeted merge also yields ``(position, SKIP)`` where a partition's page ends, so that a
 partition whose pages hold no match does not read on (spending the budget) before the others
 have caught up: every partition reads its next page only when the merge has come down to it.
+
+Latency. The merge needs every partition's first page before it can yield anything, so those
+first Queries go out together, one thread each (`_first_pages_together`): a read of N shards
+waits for one round trip, not N (from a laptop to a distant region, or in the read handler,
+that is most of a read's time). Later pages are read one at a time, as the merge needs them.
 """
 
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections.abc import Iterator
 
@@ -61,17 +67,19 @@ def scan_budget(limit: int, cap: int = MAX_SCAN) -> int:
 class Budget:
     """Items a read may still examine, shared by every partition it reads; `scanned` so far."""
 
-    __slots__ = ("total", "left", "scanned", "partitions")
+    __slots__ = ("total", "left", "scanned", "partitions", "_lock")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.left = total
         self.scanned = 0
         self.partitions = 1
+        self._lock = threading.Lock()  # the first pages are read in threads of their own
 
     def spend(self, items: int) -> None:
-        self.scanned += items
-        self.left -= items
+        with self._lock:
+            self.scanned += items
+            self.left -= items
 
 
 class _Scans:
@@ -129,6 +137,8 @@ class _Scans:
                             upper=upper, ascending=ascending, page_size=page_size, budget=budget)
             for index, key, value in partitions
         ]
+        if count > 1:
+            streams = _first_pages_together(streams)
         return heapq.merge(*streams, key=lambda pair: pair[0], reverse=not ascending)
 
     def _partition(self, index: str, key: str, value: str, query: Query, *, filter_severity: bool,
@@ -204,6 +214,42 @@ class _Scans:
             if budget is not None:
                 # The next page only when the merge gets down here: partitions advance together.
                 yield last_key[_TIME_ID]["S"], SKIP
+
+
+def _first_pages_together(streams: list[Iterator]) -> list[Iterator]:
+    """The streams, each one's first item already read, all at once in threads (module docstring).
+
+    A stream's first item costs its partition's first Query; each thread advances one stream once
+    and is done, so every later step of a stream runs in the caller's thread, one at a time. What
+    a first read raised is raised where that stream is first read from, as it would have been.
+    The threads are daemons: a Ctrl-C does not wait for a request in flight (each is bounded by
+    the client's timeouts anyway).
+    """
+    firsts: list[tuple[str, object]] = [("end", None)] * len(streams)
+
+    def read_first(index: int) -> None:
+        try:
+            firsts[index] = ("item", next(streams[index]))
+        except StopIteration:
+            pass  # an empty partition: "end"
+        except Exception as exc:  # not swallowed: raised again in the reading thread
+            firsts[index] = ("error", exc)
+
+    threads = [threading.Thread(target=read_first, args=(index,), daemon=True) for index in range(len(streams))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [_resumed(first, stream) for first, stream in zip(firsts, streams)]
+
+
+def _resumed(first: tuple[str, object], stream: Iterator) -> Iterator:
+    kind, value = first
+    if kind == "error":
+        raise value
+    if kind == "item":
+        yield value
+        yield from stream
 
 
 def _index_missing(exc: Exception) -> bool:
