@@ -20,12 +20,13 @@ from pathlib import Path
 from benchmarks import _commands, _report, _streams
 from benchmarks._run import Workspace, aws_cli, dynamodb_flags, fill_store, logsvc_serve, make_table, moto_server, url_flags
 
-SECTIONS = ("startup", "recent", "table", "dynamodb", "url", "bulk", "serve", "tail", "idle", "stats", "logging")
+SECTIONS = ("startup", "recent", "table", "dynamodb", "shards", "url", "bulk", "serve", "tail", "idle", "stats",
+            "logging")
 QUICK = {"sizes": (1_000, 100_000), "startup": 4, "recent": 3, "table": 2, "first_rows": 1, "bulk_local": (100_000, 1),
-         "bulk_url": 20_000, "bulk_dynamodb": 2_000, "serve": 4.0, "dynamodb": 3, "url": 2, "tail": 6,
+         "bulk_url": 20_000, "bulk_dynamodb": 2_000, "serve": 4.0, "dynamodb": 3, "shards": 3, "url": 2, "tail": 6,
          "idle": (100_000, 5.0), "stats": 2}
 FULL = {"sizes": (1_000, 100_000, 1_000_000), "startup": 10, "recent": 5, "table": 4, "first_rows": 3,
-        "bulk_local": (1_000_000, 3), "bulk_url": 100_000, "bulk_dynamodb": 10_000, "serve": 10.0, "dynamodb": 8,
+        "bulk_local": (1_000_000, 3), "bulk_url": 100_000, "bulk_dynamodb": 10_000, "serve": 10.0, "dynamodb": 8, "shards": 6,
         "url": 4, "tail": 15, "idle": (1_000_000, 10.0), "stats": 4}
 
 
@@ -63,7 +64,7 @@ def main() -> None:
                     fill_store(stores[size], size)
             big = stores.get(max(plan["sizes"]))
             endpoint = table = urls = None
-            if wanted & {"dynamodb", "bulk", "tail"}:
+            if wanted & {"dynamodb", "shards", "bulk", "tail"}:
                 endpoint = running.enter_context(moto_server())
                 table = f"bench-{uuid.uuid4().hex[:8]}"
                 make_table(endpoint, table)
@@ -87,6 +88,7 @@ def main() -> None:
                 elif name in wanted:
                     print(f"{name}: skipped, {'the AWS CLI' if name == 'dynamodb' else 'curl'} is not on PATH",
                           file=sys.stderr)
+            section("shards", lambda: _commands.shards_at_distance(ws, endpoint, plan["shards"]))
             section("bulk", lambda: [
                 _streams.bulk_send(ws, "local", plan["bulk_local"][0], plan["bulk_local"][1]),
                 _streams.bulk_send(ws, "url", plan["bulk_url"], 1, env=ws.env(**url_flags(*urls))),

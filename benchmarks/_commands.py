@@ -176,6 +176,28 @@ def dynamodb_vs_aws(ws: Workspace, endpoint: str, table: str, rounds: int) -> di
             "recent_json": median(times["logsvc recent -o json"]) / median(times["aws dynamodb query"])}
 
 
+DISTANCE = 0.05  # seconds a request is held on its way to moto: a round trip to a far region
+
+
+def shards_at_distance(ws: Workspace, endpoint: str, rounds: int) -> dict:
+    """`recent -o json` on a 1-shard and a 4-shard table, each request held `DISTANCE` on its way:
+    the 4 shards' first Queries go out together, so the extra shards should cost no round trip."""
+    from benchmarks._run import distant, make_table, timed
+
+    tables = {shards: f"bench-shards{shards}-{uuid.uuid4().hex[:6]}" for shards in (1, 4)}
+    seed = ws.root / "shards-seed.jsonl"
+    seed.write_text("".join(f'{{"severity": "info", "message": "seed {n}"}}\n' for n in range(200)))
+    for shards, table in tables.items():
+        make_table(endpoint, table, shards)
+        timed([ws.logsvc, "send", "--file", str(seed), *dynamodb_flags(endpoint, table)], ws.env())
+    with distant(endpoint, DISTANCE) as far:
+        times = compare({f"logsvc recent -o json, {shards} shard{'s' * (shards > 1)}, {DISTANCE * 1000:.0f} ms away":
+                         [ws.logsvc, "recent", "-o", "json", *dynamodb_flags(far, table)]
+                         for shards, table in tables.items()}, ws.env(), rounds=rounds, per_round=2)
+    one, four = (median(values) for values in times.values())
+    return {"times": times, "distance": DISTANCE, "ratio": four / one}
+
+
 def url_vs_curl(ws: Workspace, ingest: str, read: str, rounds: int) -> dict:
     """The url target (against `logsvc serve`) beside curl doing the same requests: context, no target."""
     from benchmarks._run import url_flags

@@ -113,6 +113,11 @@ def _headline_rows(r: dict) -> list[str]:
             rows.append(f"| `recent -o json` (JSON, as `aws` prints) vs `aws dynamodb query` | "
                         f"{ms(median(t['logsvc recent -o json']))} vs {ms(median(t['aws dynamodb query']))} = "
                         f"**{d['recent_json']:.2f}×** | ≤ 0.5× | {verdict(d['recent_json'] <= 0.5)} |")
+    if "shards" in r:
+        sh = r["shards"]
+        one, four = (median(values) for values in sh["times"].values())
+        rows.append(f"| `recent` on 4 shards vs 1, each request {sh['distance'] * 1000:.0f} ms away | {ms(four)} vs "
+                    f"{ms(one)} = **{sh['ratio']:.2f}×** | (context: 4 sequential Queries would add 150 ms) | |")
     if "table" in r:
         tv = r["table"]
         first = tv["first_row"]
@@ -165,6 +170,8 @@ def details(r: dict) -> list[str]:
         out.append("")
     if "dynamodb" in r:
         table("DynamoDB target (moto on loopback) against the AWS CLI", r["dynamodb"]["times"])
+    if "shards" in r:
+        table("Shards at a distance: each request held 50 ms on its way to moto (a far region)", r["shards"]["times"])
     if "url" in r:
         table("url target (`logsvc serve`) against curl (context)", r["url"]["times"])
     if r.get("bulk"):

@@ -195,12 +195,60 @@ def moto_server():
         server.stop()
 
 
-def make_table(endpoint: str, name: str) -> None:
+@contextmanager
+def distant(endpoint: str, delay: float):
+    """A proxy on 127.0.0.1 in front of `endpoint` that holds every request `delay` seconds before
+    passing it on, as a round trip to a distant region would; yields its URL. On loopback a
+    request costs what the server spends on it, which hides how many round trips a command waits."""
+    import asyncio
+    import threading
+    from urllib.parse import urlsplit
+
+    target = urlsplit(endpoint)
+    loop = asyncio.new_event_loop()
+    ready: list = []  # the port, then the event that ends the proxy
+
+    async def pipe(reader, writer, hold: float) -> None:
+        try:
+            while data := await reader.read(65536):
+                if hold:
+                    await asyncio.sleep(hold)
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def connection(client_reader, client_writer) -> None:
+        server_reader, server_writer = await asyncio.open_connection(target.hostname, target.port)
+        await asyncio.gather(pipe(client_reader, server_writer, delay), pipe(server_reader, client_writer, 0.0))
+
+    async def main() -> None:
+        server = await asyncio.start_server(connection, "127.0.0.1", 0)
+        done = asyncio.Event()
+        ready.extend([server.sockets[0].getsockname()[1], done])
+        async with server:
+            await done.wait()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not ready and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{ready[0]}"
+    finally:
+        loop.call_soon_threadsafe(ready[1].set)
+        thread.join(5)
+
+
+def make_table(endpoint: str, name: str, shards: int = 1) -> None:
     sys.path.insert(0, str(ROOT))
     from logsvc.store.dynamodb import create_table, make_client
 
     client = make_client("us-east-1", endpoint, aws_access_key_id="bench", aws_secret_access_key="bench")
-    create_table(client, name)
+    create_table(client, name, shards)
     client.close()
 
 
