@@ -72,15 +72,19 @@ def plain_width(renderer) -> int | None:
     return width or 80
 
 
+def _width(renderer) -> tuple[int, bool]:
+    """The table's width, and whether it is plain (`plain_width`); else Rich's console says."""
+    width = plain_width(renderer)
+    return (width, True) if width is not None else (renderer._rich().width, False)
+
+
 def draw(renderer, entries: list[dict]) -> bool:
     """Write the table of `entries` row by row; False (nothing written) where Rich must lay it out whole."""
-    width = plain_width(renderer)
-    plain = width is not None
+    width, plain = _width(renderer)
     if not entries:
         if plain:
             renderer.stream.write("No entries.\n")  # as Rich writes it, unstyled
         return plain
-    width = width if plain else renderer._rich().width
     show_source = width >= 100 and any("source" in entry for entry in entries)
     header, times = renderer.times.column([entry["dateTime"] for entry in entries])
     rows = [_row(entry, shown, show_source) for entry, shown in zip(entries, times)]
@@ -108,9 +112,7 @@ def draw_pages(renderer, first: list[dict], rest: Iterator[tuple[list[dict], boo
     """
     from logsvc.output import _clock
 
-    width = plain_width(renderer)
-    plain = width is not None
-    width = width if plain else renderer._rich().width
+    width, plain = _width(renderer)
     times = renderer.times
     source = width >= 100 and any("source" in entry for entry in first)
     offset = None
