@@ -113,3 +113,16 @@ def aws_response(request, status: int, payload: dict) -> AWSResponse:
 
 def throttled(request, code: str = "ProvisionedThroughputExceededException") -> AWSResponse:
     return aws_response(request, 400, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"})
+
+
+def cursor_taken_at(store: DynamoDBStore, then) -> str:
+    """A tail cursor as `recent` would have given it at `then` (the store's clock set there):
+    every entry after `then` is still to come."""
+    from logsvc.store import Query
+    from logsvc.times import format_utc
+
+    real_clock, store._clock = store._clock, lambda: then
+    try:
+        return store.recent(Query(limit=1, until=format_utc(then))).cursor
+    finally:
+        store._clock = real_clock

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from dynamo_fixtures import dynamo_client, make_store, make_table, moto_endpoint  # noqa: F401 - fixtures
+from dynamo_fixtures import cursor_taken_at
 from request_accounting import Accounting
 
 from logsvc.entry import normalise
@@ -284,12 +285,7 @@ def test_the_handler_says_a_read_stopped_early_and_continues_from_before(haystac
 
 def far_behind_cursor(store) -> str:
     """A tail cursor taken an hour before the haystack's entries: everything is still to come."""
-    then = PAST - timedelta(hours=1)
-    real_clock, store._clock = store._clock, lambda: then
-    try:
-        return store.recent(Query(limit=1, until=format_utc(then))).cursor
-    finally:
-        store._clock = real_clock
+    return cursor_taken_at(store, PAST - timedelta(hours=1))
 
 
 @pytest.mark.parametrize("shards", [1, 4])

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from dynamo_fixtures import dynamo_client, make_store, make_table, moto_endpoint  # noqa: F401 - fixtures
+from dynamo_fixtures import cursor_taken_at
 
 from logsvc.entry import normalise
 from logsvc.store import Query
@@ -63,10 +64,7 @@ def test_a_follow_far_behind_reads_every_entry_once_with_its_first_pages_togethe
     store = make_store(4)
     data = entries(90)
     store.put(data)
-    then = PAST - timedelta(hours=1)  # a tail cursor taken an hour before the entries: all still to come
-    real_clock, store._clock = store._clock, lambda: then
-    cursor = store.recent(Query(limit=1, until=format_utc(then))).cursor
-    store._clock = real_clock
+    cursor = cursor_taken_at(store, PAST - timedelta(hours=1))  # an hour before the entries: all still to come
     seen = hold_first_queries(store, 4)
     delivered = []
     for _ in range(20):
